@@ -1,0 +1,3 @@
+"""citypeers: benchmark city sustainability indicators against true peers."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,35 @@
+"""Errors that tell a data engineer which feed, which payload or row, and what to do."""
+
+from __future__ import annotations
+
+
+class CitypeersError(Exception):
+    """Base class: every error the platform raises on purpose."""
+
+
+class FeedError(CitypeersError):
+    """A feed sent something that cannot be used as a whole (bad JSON, truncated file, ...).
+
+    The raw payload is already kept in the landing zone when this is raised, so the message
+    points at it and says what to do next.
+    """
+
+    def __init__(self, feed_id: str, problem: str, *, where: str = "", action: str = ""):
+        self.feed_id = feed_id
+        self.problem = problem
+        self.where = where
+        self.action = action
+        parts = [f"feed '{feed_id}': {problem}"]
+        if where:
+            parts.append(f"at {where}")
+        if action:
+            parts.append(f"what to do: {action}")
+        super().__init__(" — ".join(parts))
+
+
+class ContractError(CitypeersError):
+    """Data broke a contract (a critical expectation failed); nothing was published."""
+
+
+class ConfigError(CitypeersError):
+    """feeds.yml or the environment is wrong."""

@@ -1,0 +1,53 @@
+"""Data intervals: every task works on [start, end), never on "now"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+
+def _as_utc(moment: datetime | date | str) -> datetime:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if not isinstance(moment, datetime):
+        moment = datetime(moment.year, moment.month, moment.day)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A half-open data interval [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, start: datetime | date | str, end: datetime | date | str) -> Interval:
+        start_utc, end_utc = _as_utc(start), _as_utc(end)
+        if end_utc <= start_utc:
+            raise ValueError(f"interval end {end_utc} is not after its start {start_utc}")
+        return cls(start_utc, end_utc)
+
+    @property
+    def label(self) -> str:
+        """The period label used in file names: 2024, 2024-03, 2024-03-05 or start_end."""
+        start, end = self.start, self.end
+        midnight = start.time() == end.time() == datetime.min.time()
+        if midnight and start.month == start.day == 1 and end == start.replace(year=start.year + 1):
+            return f"{start:%Y}"
+        if midnight and start.day == 1:
+            next_month = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+            if end == next_month:
+                return f"{start:%Y-%m}"
+        if midnight and end - start == timedelta(days=1):
+            return f"{start:%Y-%m-%d}"
+        if midnight:
+            return f"{start:%Y-%m-%d}_{end:%Y-%m-%d}"
+        return f"{start:%Y-%m-%dT%H%M}_{end:%Y-%m-%dT%H%M}"
+
+    def years(self) -> list[int]:
+        """Calendar years the interval touches."""
+        last = (self.end - timedelta(microseconds=1)).year
+        return list(range(self.start.year, last + 1))

@@ -1,0 +1,58 @@
+"""Where things live below CITYPEERS_HOME (see docs/architecture.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def home() -> Path:
+    """The data home: $CITYPEERS_HOME, or <repo>/var."""
+    return Path(os.environ.get("CITYPEERS_HOME", REPO_ROOT / "var")).resolve()
+
+
+def feeds_file() -> Path:
+    """The feed registry: $CITYPEERS_FEEDS, or <repo>/feeds.yml."""
+    return Path(os.environ.get("CITYPEERS_FEEDS", REPO_ROOT / "feeds.yml")).resolve()
+
+
+def landing_dir(source: str, feed_id: str, period: str) -> Path:
+    return home() / "landing" / source / feed_id / period
+
+
+def candidates_file(source: str, feed_id: str, period: str) -> Path:
+    return home() / "candidates" / source / feed_id / f"{period}.parquet"
+
+
+def parsed_file(source: str, feed_id: str, period: str) -> Path:
+    return home() / "parsed" / source / feed_id / f"{period}.parquet"
+
+
+def quarantine_file(source: str, feed_id: str, period: str) -> Path:
+    return home() / "quarantine" / source / feed_id / f"{period}.parquet"
+
+
+def validation_dir(suite: str) -> Path:
+    return home() / "validation" / suite
+
+
+def warehouse_dir() -> Path:
+    return home() / "warehouse"
+
+
+def build_db() -> Path:
+    return warehouse_dir() / "build.duckdb"
+
+
+def serving_db() -> Path:
+    return warehouse_dir() / "citypeers.duckdb"
+
+
+def dbt_project_dir() -> Path:
+    return REPO_ROOT / "dbt_project"
+
+
+def expectations_dir() -> Path:
+    return REPO_ROOT / "expectations"

@@ -1,0 +1,136 @@
+"""The feed registry (feeds.yml) and the city registry (dbt seed cities.csv).
+
+Adding a city is a row in `dbt_project/seeds/cities.csv`; adding its feed is an entry in
+`feeds.yml`. Neither needs a code change: every DAG, parser and model reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from citypeers import paths
+from citypeers.errors import ConfigError
+
+SOURCES = ("eea_air", "openaq_air")
+_FEED_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One configured feed: where it comes from, in which format, for which city or stations."""
+
+    feed_id: str
+    source: str
+    location: str
+    schedule: str
+    city_id: str | None = None
+    stations: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def city_for_station(self, station_id: str) -> str | None:
+        """The city a station belongs to: the station mapping first, else the feed's city."""
+        return self.stations.get(str(station_id), self.city_id)
+
+    def resolved_location(self, **values: Any) -> str:
+        """The location with `{home}` and interval placeholders (`{year}`) filled in."""
+        return self.location.format(home=paths.home(), **values)
+
+
+def city_ids() -> set[str]:
+    """City ids known to the city registry (the dbt seed)."""
+    seed = paths.dbt_project_dir() / "seeds" / "cities.csv"
+    with seed.open(newline="", encoding="utf-8") as handle:
+        return {row["city_id"] for row in csv.DictReader(handle)}
+
+
+def _stations(raw: dict[str, Any], feed_id: str, registry: Path) -> dict[str, str]:
+    stations = {str(k): str(v) for k, v in (raw.get("stations") or {}).items()}
+    stations_file = raw.get("stations_file")
+    if stations_file:
+        path = Path(str(stations_file).format(home=paths.home()))
+        if not path.is_absolute():
+            path = registry.parent / path
+        if not path.exists():
+            raise ConfigError(
+                f"feed '{feed_id}': stations_file {path} does not exist — "
+                "create it (columns station_id,city_id) or run `citypeers demo-data` for the demo feeds"
+            )
+        with path.open(newline="", encoding="utf-8") as handle:
+            stations.update({row["station_id"]: row["city_id"] for row in csv.DictReader(handle)})
+    return stations
+
+
+def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
+    feed_id = str(raw.get("feed_id", ""))
+    if not _FEED_ID.match(feed_id):
+        raise ConfigError(f"{registry}: feed_id {feed_id!r} must be lower_snake_case")
+    for required in ("source", "location", "schedule"):
+        if not raw.get(required):
+            raise ConfigError(f"{registry}: feed '{feed_id}' has no '{required}'")
+    if raw["source"] not in SOURCES:
+        raise ConfigError(
+            f"{registry}: feed '{feed_id}' has source {raw['source']!r}; known sources: {', '.join(SOURCES)}"
+        )
+    stations = _stations(raw, feed_id, registry)
+    city_id = raw.get("city_id")
+    if not city_id and not stations and not raw.get("stations_file"):
+        raise ConfigError(f"{registry}: feed '{feed_id}' needs a city_id or a station-to-city mapping")
+    unknown = sorted({c for c in [city_id, *stations.values()] if c and c not in known_cities})
+    if unknown:
+        raise ConfigError(
+            f"{registry}: feed '{feed_id}' names unknown cities {unknown}; "
+            "add them to dbt_project/seeds/cities.csv first"
+        )
+    return Feed(
+        feed_id=feed_id,
+        source=raw["source"],
+        location=str(raw["location"]),
+        schedule=str(raw["schedule"]),
+        city_id=city_id,
+        stations=stations,
+        options=dict(raw.get("options") or {}),
+    )
+
+
+def _document(registry: Path) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(registry.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read feed registry {registry}: {exc}") from exc
+
+
+def load_feeds(registry: Path | None = None) -> list[Feed]:
+    """All feeds in the registry, checked against the city registry."""
+    registry = registry or paths.feeds_file()
+    known = city_ids()
+    feeds = [_feed(raw, registry, known) for raw in _document(registry).get("feeds") or []]
+    ids = [f.feed_id for f in feeds]
+    duplicated = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicated:
+        raise ConfigError(f"{registry}: feed ids used twice: {duplicated}")
+    return feeds
+
+
+def feed_schedules(source: str, registry: Path | None = None) -> dict[str, str]:
+    """feed_id -> schedule for one source, read without touching station files or cities:
+    cheap enough for DAG parse time."""
+    document = _document(registry or paths.feeds_file())
+    return {
+        str(raw["feed_id"]): str(raw["schedule"])
+        for raw in document.get("feeds") or []
+        if raw.get("source") == source
+    }
+
+
+def get_feed(feed_id: str, registry: Path | None = None) -> Feed:
+    """One feed by id, with a clear error naming the known ones."""
+    feeds = {f.feed_id: f for f in load_feeds(registry)}
+    if feed_id not in feeds:
+        raise ConfigError(f"no feed '{feed_id}' in {registry or paths.feeds_file()}; known: {sorted(feeds)}")
+    return feeds[feed_id]
