@@ -117,12 +117,15 @@ def load_feeds(registry: Path | None = None) -> list[Feed]:
     return feeds
 
 
-def feed_schedules(source: str, registry: Path | None = None) -> dict[str, str]:
-    """feed_id -> schedule for one source, read without touching station files or cities:
-    cheap enough for DAG parse time."""
+DEFAULT_START_DATE = "2023-01-01"
+
+
+def feed_schedules(source: str, registry: Path | None = None) -> dict[str, tuple[str, str]]:
+    """feed_id -> (schedule, start date) for one source, read without touching station files
+    or cities: cheap enough for DAG parse time."""
     document = _document(registry or paths.feeds_file())
     return {
-        str(raw["feed_id"]): str(raw["schedule"])
+        str(raw["feed_id"]): (str(raw["schedule"]), str(raw.get("start_date", DEFAULT_START_DATE)))
         for raw in document.get("feeds") or []
         if raw.get("source") == source
     }

@@ -1,0 +1,81 @@
+"""Builds one ingest DAG per feed of a source. Wiring only: every task calls citypeers.ingest."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
+
+from citypeers.registry import feed_schedules
+
+DOC = """
+### Ingest `{feed_id}` ({source})
+Fetches the data interval of feed `{feed_id}` (see `feeds.yml`), keeps every payload unchanged in
+the landing zone, parses it, and runs the Great Expectations gate `parsed__{source}`. Rows that
+fail an expectation are quarantined with the reason; the rest become this period's Parquet
+partition and the Asset `citypeers://parsed/{source}` is updated, which triggers the transform.
+
+**Triage a failure**
+- `land` failed: the feed could not be reached or answered with errors; retries back off and honour
+  `Retry-After`. Check the location in `feeds.yml`.
+- `parse` failed: the payload is malformed. The error names the payload file in
+  `$CITYPEERS_HOME/landing/{source}/{feed_id}/<period>/` and the field; fix the feed and clear the task.
+- `validate` failed: the feed broke its contract (the message names the expectation, column and an
+  example). Nothing was published; quarantined rows are in `$CITYPEERS_HOME/quarantine/{source}/`.
+
+Rerun or backfill any interval: each run rewrites only its own period.
+Same step by hand: `citypeers ingest {feed_id} --start <date> --end <date>`.
+"""
+
+DEFAULT_ARGS = {
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+}
+
+
+def build_ingest_dag(source: str, feed_id: str, schedule: str, start_date: str):
+    parsed = Asset(f"citypeers://parsed/{source}")
+
+    @dag(
+        dag_id=f"ingest__{source}__{feed_id}",
+        schedule=CronDataIntervalTimetable(schedule, timezone="UTC"),
+        start_date=datetime.fromisoformat(start_date),
+        catchup=False,
+        max_active_runs=2,
+        default_args=DEFAULT_ARGS,
+        tags=["citypeers", "ingest", source],
+        doc_md=DOC.format(source=source, feed_id=feed_id),
+    )
+    def ingest():
+        @task
+        def land(data_interval_start=None, data_interval_end=None):
+            from citypeers import ingest
+
+            return ingest.land(feed_id, data_interval_start, data_interval_end)
+
+        @task
+        def parse(data_interval_start=None, data_interval_end=None):
+            from citypeers import ingest
+
+            return ingest.parse(feed_id, data_interval_start, data_interval_end)
+
+        @task(outlets=[parsed])
+        def validate(data_interval_start=None, data_interval_end=None):
+            from citypeers import ingest
+
+            return ingest.validate(feed_id, data_interval_start, data_interval_end)
+
+        land() >> parse() >> validate()
+
+    return ingest()
+
+
+def build_ingest_dags(source: str) -> dict:
+    """One DAG per feed of `source` in feeds.yml, keyed by dag_id for the DAG file's globals."""
+    dags = {}
+    for feed_id, (schedule, start_date) in feed_schedules(source).items():
+        built = build_ingest_dag(source, feed_id, schedule, start_date)
+        dags[built.dag_id] = built
+    return dags

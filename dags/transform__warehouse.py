@@ -1,0 +1,90 @@
+"""Airflow DAG `transform__warehouse`: dbt build (Cosmos) → GX gate on marts → atomic publish."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, AssetAny, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+
+from citypeers import paths
+from citypeers.registry import SOURCES
+
+WRITER_POOL = "duckdb_writer"
+DBT_PROJECT = paths.dbt_project_dir()
+
+DOC = """
+### Transform: build, check and publish the warehouse
+Runs when any source's parsed Asset (`citypeers://parsed/<source>`) is updated.
+1. `prepare_build` resets `warehouse/build.duckdb`;
+2. `dbt` (Cosmos, one task per model/seed, `dbt build` so each node's tests run with it) builds
+   staging → intermediate → marts into the build file;
+3. `validate_marts` runs the GX suites `marts__*` on the build file;
+4. `publish` renames the build file over `warehouse/citypeers.duckdb` (atomic) and updates the
+   Asset `citypeers://warehouse`.
+Every task that writes DuckDB runs in the pool `duckdb_writer` (1 slot): one writer at a time.
+
+**Triage a failure**: nothing is published unless every step passed, so the serving warehouse is
+the previous good one. A dbt task failure names the model and the failing test in its log; a
+`validate_marts` failure names the mart, expectation and example. Same steps by hand:
+`citypeers build`.
+"""
+
+
+@dag(
+    dag_id="transform__warehouse",
+    schedule=AssetAny(*[Asset(f"citypeers://parsed/{source}") for source in SOURCES]),
+    start_date=datetime(2023, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "pool": WRITER_POOL},
+    tags=["citypeers", "transform", "dbt"],
+    doc_md=DOC,
+)
+def transform__warehouse():
+    @task
+    def prepare_build():
+        from citypeers import warehouse
+
+        return warehouse.prepare_build()
+
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=DBT_PROJECT / "target" / "manifest.json",
+            project_name="citypeers",
+            env_vars={
+                "CITYPEERS_HOME": str(paths.home()),
+                "CITYPEERS_BUILD_DB": str(paths.build_db()),
+            },
+        ),
+        profile_config=ProfileConfig(
+            profile_name="citypeers",
+            target_name="build",
+            profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+        operator_args={"install_deps": False, "pool": WRITER_POOL},
+    )
+
+    @task
+    def validate_marts():
+        from citypeers import warehouse
+
+        return warehouse.validate_marts()
+
+    @task(outlets=[Asset("citypeers://warehouse")])
+    def publish():
+        from citypeers import warehouse
+
+        return warehouse.publish()
+
+    prepare_build() >> dbt >> validate_marts() >> publish()
+
+
+transform__warehouse()

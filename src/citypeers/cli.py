@@ -1,0 +1,101 @@
+"""`citypeers`: every step a DAG runs, runnable from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+from citypeers import paths
+from citypeers.errors import CitypeersError
+
+
+def _print(result: Any) -> None:
+    print(json.dumps(result, indent=2, default=str))
+
+
+def _demo_data(args: argparse.Namespace) -> None:
+    from citypeers.demo import generate
+
+    _print(generate(paths.home(), years=tuple(args.years), cities=args.cities or None))
+
+
+def _openaq_serve(args: argparse.Namespace) -> None:
+    from citypeers.demo.openaq_server import main as serve
+
+    serve(paths.home(), args.port)
+
+
+def _feeds(_: argparse.Namespace) -> None:
+    from citypeers.registry import load_feeds
+
+    for feed in load_feeds():
+        target = feed.city_id or f"{len(feed.stations)} stations"
+        print(f"{feed.feed_id:<20} {feed.source:<12} {feed.schedule:<16} {target:<14} {feed.location}")
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    from citypeers import ingest
+
+    step = {"all": ingest.ingest, "land": ingest.land, "parse": ingest.parse, "validate": ingest.validate}
+    _print(step[args.step](args.feed_id, args.start, args.end))
+
+
+def _build(_: argparse.Namespace) -> None:
+    from citypeers import warehouse
+
+    _print(warehouse.build_and_publish())
+
+
+def _env(_: argparse.Namespace) -> None:
+    from citypeers.runtime_env import shell_exports
+
+    print(shell_exports())
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="citypeers", description=__doc__)
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo-data", help="write the deterministic demo feeds below $CITYPEERS_HOME")
+    demo.add_argument("--years", type=int, nargs="+", default=[2023, 2024, 2025])
+    demo.add_argument("--cities", nargs="*", help="city ids (default: every city in the registry)")
+    demo.set_defaults(run=_demo_data)
+
+    serve = commands.add_parser("openaq-serve", help="serve the demo OpenAQ API v3 on 127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.set_defaults(run=_openaq_serve)
+
+    commands.add_parser("feeds", help="list the feeds in feeds.yml").set_defaults(run=_feeds)
+    commands.add_parser("env", help="print the stack's environment as shell exports").set_defaults(run=_env)
+
+    ingest = commands.add_parser("ingest", help="ingest one feed for one data interval [start, end)")
+    ingest.add_argument("feed_id")
+    ingest.add_argument("--start", required=True, help="interval start, ISO date or datetime (UTC)")
+    ingest.add_argument("--end", required=True, help="interval end (exclusive)")
+    ingest.add_argument("--step", choices=["all", "land", "parse", "validate"], default="all")
+    ingest.set_defaults(run=_ingest)
+
+    commands.add_parser("build", help="dbt build, GX gate on the marts, atomic publish").set_defaults(run=_build)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        args.run(args)
+    except CitypeersError as error:
+        print(f"citypeers: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The environment Airflow, dbt and Superset run with: one place, used by make, tests and docs.
+
+`citypeers env` prints it as shell exports. Every telemetry switch of the stack is off here,
+because nothing in citypeers may call the internet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from citypeers import paths
+
+
+def stack_environment(home: Path | None = None) -> dict[str, str]:
+    home = (home or paths.home()).resolve()
+    airflow_home = home / "airflow"
+    venv_bin = Path(sys.executable).parent
+    return {
+        "CITYPEERS_HOME": str(home),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(paths.REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # 2 cores: the default of 32 parallel workers only thrashes.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "60",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        "AIRFLOW__API__PORT": os.environ.get("AIRFLOW_PORT", "8080"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL":
+            f"http://127.0.0.1:{os.environ.get('AIRFLOW_PORT', '8080')}/execution/",
+        "AIRFLOW__USAGE_DATA_COLLECTION__ENABLED": "False",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+        "GX_ANALYTICS_ENABLED": "False",
+        "SCARF_ANALYTICS": "false",
+        "CITYPEERS_BUILD_DB": str(home / "warehouse" / "build.duckdb"),
+        "CITYPEERS_SERVING_DB": str(home / "warehouse" / "citypeers.duckdb"),
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def shell_exports(home: Path | None = None) -> str:
+    return "\n".join(f"export {key}='{value}'" for key, value in stack_environment(home).items())

@@ -1,0 +1,136 @@
+"""The one Great Expectations runner: load a suite from expectations/, validate, record, decide.
+
+Each expectation in a suite JSON carries `meta.on_failure`:
+- `quarantine`: rows that fail it are set aside with the reason; the rest go on;
+- `fail` (the default): the data broke its contract; the caller publishes nothing.
+
+GX validates pandas DataFrames read by DuckDB (GX's SQL datasource on DuckDB is broken, see
+STACK.md). GX is imported inside functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from citypeers import paths
+
+
+@dataclass
+class FailedExpectation:
+    """One expectation that did not hold, said so a person can act on it."""
+
+    suite: str
+    expectation: str
+    column: str | None
+    on_failure: str
+    unexpected_count: int
+    examples: list[Any]
+    row_indexes: list[int] = field(default_factory=list, repr=False)
+
+    def describe(self) -> str:
+        where = f"column '{self.column}'" if self.column else "the table"
+        examples = ", ".join(repr(e) for e in self.examples[:3])
+        shown = f"; e.g. {examples}" if examples else ""
+        return f"{self.expectation} on {where}: {self.unexpected_count} unexpected{shown}"
+
+
+@dataclass
+class ValidationOutcome:
+    suite: str
+    row_count: int
+    failures: list[FailedExpectation]
+    results_file: Path
+
+    @property
+    def contract_failures(self) -> list[FailedExpectation]:
+        return [f for f in self.failures if f.on_failure == "fail"]
+
+    def quarantine_reasons(self) -> dict[int, str]:
+        """Row index -> reason, for rows that failed a `quarantine` expectation."""
+        reasons: dict[int, list[str]] = {}
+        for failure in self.failures:
+            if failure.on_failure != "quarantine":
+                continue
+            label = f"{failure.expectation}({failure.column})" if failure.column else failure.expectation
+            for index in failure.row_indexes:
+                reasons.setdefault(index, []).append(label)
+        return {index: "; ".join(labels) for index, labels in reasons.items()}
+
+
+def load_suite(suite_name: str) -> dict[str, Any]:
+    suite_file = paths.expectations_dir() / f"{suite_name}.json"
+    return json.loads(suite_file.read_text(encoding="utf-8"))
+
+
+def _context():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return gx, context
+
+
+def validate_frame(frame, suite_name: str, *, run_label: str) -> ValidationOutcome:
+    """Validate a pandas DataFrame against `expectations/<suite_name>.json` and record the result."""
+    gx, context = _context()
+    spec = load_suite(suite_name)
+    suite = context.suites.add(gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"]))
+    batch_definition = (
+        context.data_sources.add_pandas("citypeers")
+        .add_dataframe_asset(suite_name)
+        .add_batch_definition_whole_dataframe("whole_frame")
+    )
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": 5})
+
+    failures = []
+    for item in result.results:
+        if item.success:
+            continue
+        config = item.expectation_config
+        details = item.result or {}
+        failures.append(
+            FailedExpectation(
+                suite=suite_name,
+                expectation=config.type,
+                column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
+                on_failure=(config.meta or {}).get("on_failure", "fail"),
+                unexpected_count=int(details.get("unexpected_count") or 0),
+                examples=list(details.get("partial_unexpected_list") or [details.get("observed_value")]),
+                row_indexes=[int(i) for i in details.get("unexpected_index_list") or []],
+            )
+        )
+    results_file = _record(suite_name, run_label, len(frame), result.to_json_dict(), failures)
+    return ValidationOutcome(suite_name, len(frame), failures, results_file)
+
+
+def _record(suite_name: str, run_label: str, row_count: int, raw: dict, failures) -> Path:
+    """Keep the full GX result and a one-line summary per run under validation/<suite>/."""
+    folder = paths.validation_dir(suite_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    for item in raw.get("results", []):
+        # the full index lists can be millions long; the quarantine files hold the rows
+        item.get("result", {}).pop("unexpected_index_list", None)
+        item.get("result", {}).pop("unexpected_list", None)
+    summary = {
+        "suite": suite_name,
+        "run": run_label,
+        "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "row_count": row_count,
+        "success": not failures,
+        "failures": [
+            {"expectation": f.expectation, "column": f.column, "on_failure": f.on_failure,
+             "unexpected_count": f.unexpected_count, "examples": [str(e) for e in f.examples[:5]]}
+            for f in failures
+        ],
+    }
+    target = folder / f"{run_label}.json"
+    target.write_text(json.dumps({"summary": summary, "result": raw}, indent=1, default=str), encoding="utf-8")
+    return target

@@ -1,0 +1,117 @@
+"""Build, check and publish the warehouse.
+
+dbt builds into `build.duckdb`; the GX gate checks the marts there; publishing renames the build
+file over the serving file `citypeers.duckdb`. A rename is atomic, so readers (Superset, analysts)
+see the old warehouse or the new one, never a half-built one — and a build that dies midway
+leaves the serving file untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from citypeers import paths
+from citypeers.errors import ContractError
+from citypeers.ingest import ensure_schema_file
+from citypeers.registry import SOURCES
+
+log = logging.getLogger(__name__)
+
+MART_SUITES = ("marts__dim_city", "marts__fct_city_indicator_annual")
+
+
+def dbt_env() -> dict[str, str]:
+    """Environment for dbt: where to build, where the parsed files are, telemetry off."""
+    return {
+        "CITYPEERS_HOME": str(paths.home()),
+        "CITYPEERS_BUILD_DB": str(paths.build_db()),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def prepare_build() -> dict[str, Any]:
+    """Start every build from an empty build file, with every source readable."""
+    for source in SOURCES:
+        ensure_schema_file(source)
+    build = paths.build_db()
+    build.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in (build, build.with_name(build.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    os.environ.update(dbt_env())
+    log.info("build file reset: %s", build)
+    return {"build_db": str(build)}
+
+
+def run_dbt(*args: str) -> None:
+    """Run a dbt command in-process against the build file (what Cosmos does in the DAG)."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_env())
+    project = paths.dbt_project_dir()
+    result = dbtRunner().invoke([*args, "--project-dir", str(project), "--profiles-dir", str(project)])
+    if not result.success:
+        raise ContractError(f"dbt {' '.join(args)} failed: {result.exception or 'see the dbt log above'}; "
+                            f"the serving warehouse {paths.serving_db()} is unchanged")
+
+
+def validate_marts() -> dict[str, Any]:
+    """The GX gate on the marts in the build file; raises before anything is published."""
+    from citypeers.validation import load_suite, validate_frame
+
+    build = paths.build_db()
+    summary = {}
+    with duckdb.connect(str(build), read_only=True) as con:
+        for suite_name in MART_SUITES:
+            table = load_suite(suite_name)["meta"]["table"]
+            frame = con.execute(f"select * from {table}").df()
+            outcome = validate_frame(frame, suite_name, run_label=f"build__{os.getpid()}")
+            if outcome.failures:
+                details = "; ".join(f.describe() for f in outcome.failures)
+                raise ContractError(
+                    f"mart {table} failed suite {suite_name}: {details}. Nothing was published; the serving "
+                    f"warehouse {paths.serving_db()} is unchanged. Full result: {outcome.results_file}"
+                )
+            summary[table] = outcome.row_count
+    log.info("marts passed their suites: %s", summary)
+    return summary
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def publish() -> dict[str, Any]:
+    """Atomically replace the serving warehouse with the checked build."""
+    build, serving = paths.build_db(), paths.serving_db()
+    if not build.exists():
+        raise ContractError(f"no build file at {build}: run the build before publishing")
+    with duckdb.connect(str(build)) as con:
+        con.execute("checkpoint")
+    _fsync(build)
+    os.replace(build, serving)
+    _fsync(serving.parent)
+    with duckdb.connect(str(serving), read_only=True) as con:
+        tables = con.execute(
+            "select table_name, estimated_size from duckdb_tables() order by table_name"
+        ).fetchall()
+    log.info("published %s (%d tables)", serving, len(tables))
+    return {"serving_db": str(serving), "tables": {name: rows for name, rows in tables}}
+
+
+def build_and_publish() -> dict[str, Any]:
+    """The whole transform, as the DAG runs it, for the command line and tests."""
+    prepare_build()
+    run_dbt("seed")
+    run_dbt("build")
+    validate_marts()
+    return publish()
