@@ -49,6 +49,13 @@ def _build(_: argparse.Namespace) -> None:
     _print(warehouse.build_and_publish())
 
 
+def _run_dags(args: argparse.Namespace) -> None:
+    from citypeers.dag_runs import run_all
+
+    runs = run_all(args.until)
+    print(f"{len(runs)} DAG runs succeeded")
+
+
 def _env(_: argparse.Namespace) -> None:
     from citypeers.runtime_env import shell_exports
 
@@ -78,6 +85,12 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--end", required=True, help="interval end (exclusive)")
     ingest.add_argument("--step", choices=["all", "land", "parse", "validate"], default="all")
     ingest.set_defaults(run=_ingest)
+
+    run_dags = commands.add_parser(
+        "run-dags", help="run every ingest DAG for every interval until a date, then the transform "
+        "(airflow dags test)")
+    run_dags.add_argument("--until", default="2026-01-01", help="end of the last interval (exclusive)")
+    run_dags.set_defaults(run=_run_dags)
 
     commands.add_parser("build", help="dbt build, GX gate on the marts, atomic publish").set_defaults(run=_build)
     return top
