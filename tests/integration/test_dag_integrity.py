@@ -1,0 +1,75 @@
+"""The DAG folder parses cleanly, cheaply, and every DAG carries what operators rely on."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from citypeers import paths
+from citypeers.runtime_env import stack_environment
+
+HEAVY_MODULES = ["pandas", "great_expectations", "duckdb", "numpy", "pint", "dbt.cli.main"]
+
+PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({
+    "errors": {k: str(v) for k, v in bag.import_errors.items()},
+    "dags": {
+        dag_id: {
+            "tags": sorted(dag.tags),
+            "doc_md": bool(dag.doc_md and len(dag.doc_md) > 100),
+            "retries": sorted({t.retries for t in dag.tasks}),
+            "pools": sorted({t.pool for t in dag.tasks}),
+            "tasks": len(dag.tasks),
+        }
+        for dag_id, dag in bag.dags.items()
+    },
+    "heavy": [m for m in json.loads(sys.argv[2]) if m in sys.modules],
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def dag_bag(tmp_path_factory):
+    manifest = paths.dbt_project_dir() / "target" / "manifest.json"
+    assert manifest.exists(), f"{manifest} is missing: run `make manifest` (make test does)"
+    env = os.environ | stack_environment(tmp_path_factory.mktemp("home"))
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE, str(paths.REPO_ROOT / "dags"), json.dumps(HEAVY_MODULES)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_dag_folder_has_no_import_errors(dag_bag):
+    assert dag_bag["errors"] == {}
+
+
+def test_one_ingest_dag_per_feed_and_the_transform(dag_bag):
+    assert set(dag_bag["dags"]) == {
+        "ingest__eea_air__demo_europe",
+        "ingest__openaq_air__demo_asia",
+        "transform__warehouse",
+    }
+
+
+def test_every_dag_has_tags_docs_and_retries(dag_bag):
+    for dag_id, dag in dag_bag["dags"].items():
+        assert "citypeers" in dag["tags"], dag_id
+        assert dag["doc_md"], f"{dag_id} has no doc_md telling how to triage a failure"
+        assert min(dag["retries"]) >= 1, f"{dag_id} has a task without retries"
+
+
+def test_transform_writes_only_through_the_single_writer_pool(dag_bag):
+    transform = dag_bag["dags"]["transform__warehouse"]
+    assert transform["pools"] == ["duckdb_writer"]
+    assert transform["tasks"] > 5, "Cosmos should render one task per dbt node"
+
+
+def test_parsing_the_dag_folder_imports_no_heavy_library(dag_bag):
+    assert dag_bag["heavy"] == []

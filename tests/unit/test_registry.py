@@ -1,0 +1,63 @@
+from pathlib import Path
+
+import pytest
+
+from citypeers.errors import ConfigError
+from citypeers.registry import feed_schedules, load_feeds
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    registry = tmp_path / "feeds.yml"
+    registry.write_text(text, encoding="utf-8")
+    return registry
+
+
+def test_a_feed_for_a_known_city_is_configuration_only(tmp_path):
+    registry = _write(tmp_path, """
+feeds:
+  - feed_id: madrid_eea
+    source: eea_air
+    location: /data/madrid/{year}/*.csv
+    schedule: "@daily"
+    city_id: madrid
+""")
+    (feed,) = load_feeds(registry)
+    assert feed.city_for_station("ES0118A") == "madrid"
+    assert feed.resolved_location(year=2024) == "/data/madrid/2024/*.csv"
+
+
+def test_station_mapping_comes_from_a_csv_file(tmp_path):
+    (tmp_path / "stations.csv").write_text("station_id,city_id\nS1,seoul\nS2,busan\n", encoding="utf-8")
+    registry = _write(tmp_path, """
+feeds:
+  - feed_id: korea
+    source: openaq_air
+    location: http://127.0.0.1:1/v3
+    schedule: "@daily"
+    stations_file: stations.csv
+""")
+    (feed,) = load_feeds(registry)
+    assert feed.city_for_station("S2") == "busan"
+    assert feed.city_for_station("S9") is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("source: eea_air\n    location: x\n    schedule: '@daily'\n    city_id: atlantis", "unknown cities"),
+        ("source: csv_magic\n    location: x\n    schedule: '@daily'\n    city_id: madrid", "known sources"),
+        ("source: eea_air\n    location: x\n    city_id: madrid", "has no 'schedule'"),
+        ("source: eea_air\n    location: x\n    schedule: '@daily'", "needs a city_id"),
+        ("source: eea_air\n    location: x\n    schedule: '@daily'\n    stations_file: nope.csv", "does not exist"),
+    ],
+)
+def test_a_wrong_feed_entry_is_a_clear_config_error(tmp_path, entry, message):
+    registry = _write(tmp_path, f"feeds:\n  - feed_id: bad_feed\n    {entry}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_feeds(registry)
+
+
+def test_the_project_registry_has_one_dag_worth_of_schedule_per_feed():
+    schedules = {**feed_schedules("eea_air"), **feed_schedules("openaq_air")}
+    assert set(schedules) == {"demo_europe", "demo_asia"}
+    assert all(schedule for schedule, _ in schedules.values())
