@@ -1,0 +1,81 @@
+"""Runs the real pipeline for the end-to-end tests: demo feeds → Airflow DAG runs → serving file."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from citypeers import paths
+from citypeers.runtime_env import stack_environment
+
+# A small but real slice of the demo: Spanish cities through EEA files, Asian ones through the API.
+E2E_CITIES = ["madrid", "barcelona", "valencia", "seoul", "delhi", "tokyo"]
+E2E_YEARS = ["2023", "2024", "2025"]
+UNTIL = "2026-01-01"
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def environment(home: Path, feeds_file: Path) -> dict[str, str]:
+    return os.environ | stack_environment(home) | {"CITYPEERS_FEEDS": str(feeds_file)}
+
+
+def run(command: list[str], env: dict[str, str], timeout: int = 1800) -> subprocess.CompletedProcess:
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    if completed.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {completed.returncode}\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
+        )
+    return completed
+
+
+def feeds_file_with_port(home: Path, port: int) -> Path:
+    """The project's feeds.yml, with the demo API on this run's port."""
+    text = paths.feeds_file().read_text(encoding="utf-8").replace("127.0.0.1:8765", f"127.0.0.1:{port}")
+    target = home / "feeds.yml"
+    target.write_text(text, encoding="utf-8")
+    return target
+
+
+def start_openaq(env: dict[str, str], port: int, log_file: Path) -> subprocess.Popen:
+    server = subprocess.Popen(
+        [str(BIN / "citypeers"), "openaq-serve", "--port", str(port)],
+        env=env, stdout=log_file.open("w"), stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return server
+        except OSError:
+            if server.poll() is not None:
+                raise AssertionError(f"demo OpenAQ server exited: {log_file.read_text()}") from None
+            time.sleep(0.2)
+    server.kill()
+    raise AssertionError(f"demo OpenAQ server did not listen on {port}: {log_file.read_text()}")
+
+
+def build_published_home(home: Path) -> Path:
+    """Generate the demo slice, run every DAG under Airflow, and return CITYPEERS_HOME."""
+    port = free_port()
+    env = environment(home, feeds_file_with_port(home, port))
+    run([str(BIN / "citypeers"), "demo-data", "--cities", *E2E_CITIES, "--years", *E2E_YEARS], env)
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    run([str(BIN / "airflow"), "db", "migrate"], env)
+    run([str(BIN / "airflow"), "pools", "set", "duckdb_writer", "1", "one DuckDB writer at a time"], env)
+    server = start_openaq(env, port, home / "openaq_server.log")
+    try:
+        run([str(BIN / "citypeers"), "run-dags", "--until", UNTIL], env, timeout=3000)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return home

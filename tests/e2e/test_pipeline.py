@@ -1,0 +1,167 @@
+"""End to end: generated feeds → Airflow DAG runs → dbt → GX → serving warehouse."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.e2e.pipeline import BIN, E2E_CITIES, environment, run
+
+pytestmark = pytest.mark.e2e
+
+
+def serving(home: Path) -> Path:
+    return home / "warehouse" / "citypeers.duckdb"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def query(home: Path, sql: str):
+    with duckdb.connect(str(serving(home)), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def mart_snapshot(home: Path) -> list[tuple]:
+    return query(home, "select * from fct_city_indicator_annual order by all")
+
+
+def test_marts_hold_every_city_and_year_the_feeds_sent(published_home):
+    cities = {row[0] for row in query(published_home, "select distinct city_id from fct_city_indicator_annual")}
+    assert cities == set(E2E_CITIES)
+    years = {row[0] for row in query(published_home, "select distinct year from fct_city_indicator_annual")}
+    assert years == {2023, 2024, 2025}
+    indicators = {row[0] for row in query(published_home, "select distinct indicator_code from fct_city_indicator_annual")}
+    assert indicators == {"pm25_annual_mean", "pm10_annual_mean", "no2_annual_mean"}
+    (rows,) = query(published_home, "select count(*) from fct_city_indicator_annual")[0]
+    assert rows == len(E2E_CITIES) * 3 * 3
+
+
+def test_both_formats_reach_the_warehouse_in_canonical_units(published_home):
+    by_city = dict(query(published_home, """
+        select city_id, max(value) from fct_city_indicator_annual
+        where indicator_code = 'pm25_annual_mean' group by city_id"""))
+    # Delhi's fine-particle pollution is an order of magnitude above Madrid's in any year.
+    assert by_city["delhi"] > 5 * by_city["madrid"]
+    units = {row[0] for row in query(published_home, "select distinct unit from fct_city_indicator_annual")}
+    assert units == {"µg/m³"}
+
+
+def test_targets_are_the_who_ladder(published_home):
+    rows = query(published_home, """
+        select value, highest_target_met, next_target, gap_to_next_target
+        from fct_city_indicator_annual where indicator_code = 'pm25_annual_mean'""")
+    for value, met, next_target, gap in rows:
+        if value <= 5:
+            assert met == "WHO_AQG" and next_target is None
+        if value > 35:
+            assert met is None and next_target == "WHO_IT1" and gap == pytest.approx(value - 35)
+
+
+def test_rerunning_an_interval_changes_nothing(published_home):
+    env = environment(published_home, published_home / "feeds.yml")
+    before = mart_snapshot(published_home)
+    parsed = published_home / "parsed" / "eea_air" / "demo_europe" / "2024.parquet"
+    parsed_rows = duckdb.sql(f"select count(*) from '{parsed}'").fetchone()[0]
+    run([str(BIN / "airflow"), "dags", "test", "ingest__eea_air__demo_europe", "2024-01-01T00:00:00+00:00"], env)
+    run([str(BIN / "citypeers"), "build"], env)
+    assert duckdb.sql(f"select count(*) from '{parsed}'").fetchone()[0] == parsed_rows
+    assert mart_snapshot(published_home) == before
+    duplicates = query(published_home, """
+        select count(*) from (select city_id, indicator_code, year from fct_city_indicator_annual
+        group by all having count(*) > 1)""")[0][0]
+    assert duplicates == 0
+
+
+def _bad_feed_home(published_home: Path, tmp_path: Path, mutate) -> tuple[dict, Path]:
+    """A feed registry with one EEA feed whose 2024 files were damaged by `mutate`."""
+    source = next((published_home / "feeds" / "demo" / "eea_air" / "2024").glob("*.csv"))
+    folder = tmp_path / "bad_feed" / "2024"
+    folder.mkdir(parents=True)
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    (folder / source.name).write_text("".join(mutate(lines)), encoding="utf-8")
+    registry = tmp_path / "feeds.yml"
+    registry.write_text(f"""
+feeds:
+  - feed_id: damaged_europe
+    source: eea_air
+    location: "{tmp_path}/bad_feed/{{year}}/*.csv"
+    schedule: "@yearly"
+    city_id: madrid
+""", encoding="utf-8")
+    return environment(published_home, registry), folder / source.name
+
+
+def _ingest(env, *extra):
+    return subprocess.run(
+        [str(BIN / "citypeers"), "ingest", "damaged_europe", "--start", "2024-01-01", "--end", "2025-01-01", *extra],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+
+
+def _set_field(line: str, column: int, value: str) -> str:
+    fields = line.split(",")
+    fields[column] = value
+    return ",".join(fields)
+
+
+def test_bad_rows_are_quarantined_with_the_reason(published_home, tmp_path):
+    def damage(lines):
+        header, rows = lines[0], lines[1:]
+        rows[0] = _set_field(rows[0], 11, "-4.5")          # Concentration
+        rows[1] = _set_field(rows[1], 12, "furlongs")      # UnitOfMeasurement
+        return [header, *rows]
+
+    env, _ = _bad_feed_home(published_home, tmp_path, damage)
+    before = sha256(serving(published_home))
+    completed = _ingest(env)
+    assert completed.returncode == 0, completed.stderr
+    quarantine = published_home / "quarantine" / "eea_air" / "damaged_europe" / "2024.parquet"
+    reasons = [r[0] for r in duckdb.sql(f"select quarantine_reason from '{quarantine}'").fetchall()]
+    assert any("value" in reason and "between" in reason for reason in reasons), reasons
+    assert any("furlongs" in reason for reason in reasons), reasons
+    parsed = published_home / "parsed" / "eea_air" / "damaged_europe" / "2024.parquet"
+    assert duckdb.sql(f"select count(*) from '{parsed}' where value < 0").fetchone()[0] == 0
+    assert sha256(serving(published_home)) == before
+
+
+def test_a_truncated_file_fails_clearly_keeps_the_payload_and_publishes_nothing(published_home, tmp_path):
+    env, damaged = _bad_feed_home(published_home, tmp_path, lambda lines: [*lines[:200], lines[200][:25]])
+    before = sha256(serving(published_home))
+    completed = _ingest(env)
+    assert completed.returncode != 0
+    message = completed.stderr
+    assert "damaged_europe" in message and "what to do" in message, message
+    landed = list((published_home / "landing" / "eea_air" / "damaged_europe" / "2024").glob("*.csv"))
+    assert any(p.read_bytes() == damaged.read_bytes() for p in landed), "raw payload must be kept unchanged"
+    assert not (published_home / "parsed" / "eea_air" / "damaged_europe" / "2024.parquet").exists()
+    assert sha256(serving(published_home)) == before
+
+
+def test_a_build_killed_midway_leaves_the_serving_file_identical(published_home):
+    env = environment(published_home, published_home / "feeds.yml")
+    before = sha256(serving(published_home))
+    rows_before = mart_snapshot(published_home)
+    build = published_home / "warehouse" / "build.duckdb"
+    process = subprocess.Popen([str(BIN / "citypeers"), "build"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (build.exists() and build.stat().st_size > 0):
+        time.sleep(0.05)
+    assert build.exists(), "the build never started writing"
+    time.sleep(1.0)  # let dbt get into the models
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert sha256(serving(published_home)) == before
+    assert mart_snapshot(published_home) == rows_before
+    # and the next build recovers on its own
+    run([str(BIN / "citypeers"), "build"], env)
+    assert mart_snapshot(published_home) == rows_before
