@@ -111,7 +111,6 @@ def publish() -> dict[str, Any]:
 def build_and_publish() -> dict[str, Any]:
     """The whole transform, as the DAG runs it, for the command line and tests."""
     prepare_build()
-    run_dbt("seed")
     run_dbt("build")
     validate_marts()
     return publish()
