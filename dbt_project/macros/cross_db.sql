@@ -1,0 +1,30 @@
+{#
+  Small cross-database helpers. The design rule: SQL in models stays portable; anything that only
+  DuckDB understands lives here, behind adapter.dispatch, with a portable default.
+#}
+
+{% macro year_start_date(year_expression) -%}
+    {{ return(adapter.dispatch('year_start_date', 'citypeers')(year_expression)) }}
+{%- endmacro %}
+
+{% macro default__year_start_date(year_expression) -%}
+    cast(cast({{ year_expression }} as varchar(4)) || '-01-01' as date)
+{%- endmacro %}
+
+{% macro duckdb__year_start_date(year_expression) -%}
+    make_date(cast({{ year_expression }} as integer), 1, 1)
+{%- endmacro %}
+
+
+{# dbt.type_float() is single precision on DuckDB (FLOAT = REAL); concentrations need double. #}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'citypeers')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro duckdb__type_double() -%}
+    double
+{%- endmacro %}

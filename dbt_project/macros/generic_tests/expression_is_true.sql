@@ -1,0 +1,8 @@
+{# Fails for every row where the boolean expression is false or NULL. #}
+{% test expression_is_true(model, expression, column_name=none) %}
+
+select *
+from {{ model }}
+where not coalesce({{ expression }}, false)
+
+{% endtest %}
