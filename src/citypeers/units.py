@@ -1,0 +1,135 @@
+"""Harmonise air concentrations to the canonical unit µg/m³, in one place, with pint.
+
+Feeds write units in many spellings ("µg/m3", "ug/m3", "µg/m³", "mg/m3", "ppb", "ppm"). Mass
+concentrations convert by their prefix alone. Mixing ratios (ppb, ppm) of a gas convert through
+its molar mass and the molar volume at a reference temperature and pressure: we use the EU air
+quality Directive's convention for gases (20 °C, 101.325 kPa), so 1 ppb NO₂ = 1.9125 µg/m³.
+Particulate matter has no molar mass, so a mixing ratio for PM is refused, not guessed.
+
+A unit that cannot be converted raises `UnknownUnitError`; its message is the quarantine reason.
+Parsers do not call `conversion_factor` per row: they ask `factor_table_sql` for a small VALUES
+table of the distinct (source_unit, pollutant) pairs they saw and join it in DuckDB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+
+import pint
+
+from citypeers.errors import CitypeersError
+
+CANONICAL_UNIT = "µg/m³"
+POLLUTANTS = ("pm25", "pm10", "no2")
+PARTICULATE_POLLUTANTS = frozenset({"pm25", "pm10"})
+
+# Reference conditions for converting gas mixing ratios (EU Directive 2008/50/EC and its 2024
+# recast: gases "standardised at a temperature of 293 K and an atmospheric pressure of 101.3 kPa").
+REFERENCE_TEMPERATURE_C = 20.0
+REFERENCE_TEMPERATURE_K = 293.15
+REFERENCE_PRESSURE_KPA = 101.325
+REFERENCE_CONDITIONS = "20 °C (293.15 K), 101.325 kPa — EU air quality Directive convention for gases"
+
+# g/mol; NO₂ is the only gas the platform benchmarks today, the others are ready for feeds that add them.
+MOLAR_MASS_G_PER_MOL = {"no2": 46.0055, "o3": 47.9982, "so2": 64.064, "co": 28.010}
+
+_MIXING_RATIO = re.compile(r"^pp([mbt])v?$")
+_BARE_POWER = re.compile(r"(?<=[a-z])([23])\b")
+
+
+class UnknownUnitError(CitypeersError, ValueError):
+    """A source unit that cannot be turned into µg/m³ for this pollutant; str() is the reason."""
+
+    def __init__(self, unit: str | None, pollutant: str | None, why: str = ""):
+        self.unit = unit
+        self.pollutant = pollutant
+        reason = f"unknown unit {unit!r} for {pollutant}" if unit and unit.strip() else f"no unit for {pollutant}"
+        super().__init__(f"{reason}: {why}" if why else reason)
+
+
+@lru_cache(maxsize=1)
+def _registry() -> pint.UnitRegistry:
+    registry = pint.UnitRegistry()
+    registry.define("ppb = 1e-9 = parts_per_billion")
+    registry.define("ppt = 1e-12 = parts_per_trillion")
+    return registry
+
+
+def normalise_unit(unit: str) -> str:
+    """Feed spelling → pint spelling: 'ug/m3' → 'ug/m^3', 'μg/m³' (Greek mu) → 'µg/m³', 'PPB' → 'ppb'."""
+    text = unit.strip().replace("μ", "µ").replace("³", "^3").replace("²", "^2")
+    if _MIXING_RATIO.match(text.lower()):
+        return text.lower().rstrip("v")
+    return _BARE_POWER.sub(r"^\1", text)
+
+
+@lru_cache(maxsize=256)
+def conversion_factor(source_unit: str | None, pollutant: str | None) -> float:
+    """Multiply a value in `source_unit` by this to get µg/m³; raises UnknownUnitError."""
+    if not source_unit or not source_unit.strip():
+        raise UnknownUnitError(source_unit, pollutant, "the feed sent none")
+    registry = _registry()
+    spelled = normalise_unit(source_unit)
+    try:
+        quantity = registry.Quantity(1.0, spelled)
+    except Exception as exc:  # pint raises assorted tokenizer and definition errors on odd strings
+        raise UnknownUnitError(source_unit, pollutant, "not a unit pint knows") from exc
+    canonical = registry.Quantity(1.0, "µg/m^3")
+    if quantity.dimensionality == canonical.dimensionality:
+        return _tidy(quantity.to(canonical.units).magnitude)
+    if quantity.dimensionless and _MIXING_RATIO.match(spelled):
+        return _mixing_ratio_factor(quantity, source_unit, pollutant)
+    raise UnknownUnitError(source_unit, pollutant, f"not a concentration (dimension {quantity.dimensionality})")
+
+
+def _mixing_ratio_factor(quantity: pint.Quantity, source_unit: str, pollutant: str | None) -> float:
+    if pollutant in PARTICULATE_POLLUTANTS:
+        raise UnknownUnitError(source_unit, pollutant, "particulate matter has no molar mass; ppb/ppm cannot apply")
+    if pollutant not in MOLAR_MASS_G_PER_MOL:
+        raise UnknownUnitError(source_unit, pollutant, "no molar mass known for this pollutant")
+    registry = _registry()
+    molar_mass = registry.Quantity(MOLAR_MASS_G_PER_MOL[pollutant], "g/mol")
+    molar_density = registry.Quantity(REFERENCE_PRESSURE_KPA, "kPa") / (
+        registry.molar_gas_constant * registry.Quantity(REFERENCE_TEMPERATURE_K, "K")
+    )
+    return _tidy((quantity * molar_density * molar_mass).to("µg/m^3").magnitude)
+
+
+def _tidy(factor: float) -> float:
+    """Drop float noise from unit arithmetic (1e3 rather than 1000.0000000000001)."""
+    return float(f"{factor:.12g}")
+
+
+def factor_rows(pairs: Iterable[tuple[str | None, str | None]]) -> list[tuple[str | None, str | None, float | None, str | None]]:
+    """(source_unit, pollutant, factor, unit_error) for each distinct pair; exactly one of factor/error is set."""
+    rows = []
+    for source_unit, pollutant in sorted(set(pairs), key=lambda pair: (str(pair[0]), str(pair[1]))):
+        try:
+            rows.append((source_unit, pollutant, conversion_factor(source_unit, pollutant), None))
+        except UnknownUnitError as exc:
+            rows.append((source_unit, pollutant, None, str(exc)))
+    return rows
+
+
+def _literal(value: str | float | None) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def factor_table_sql(pairs: Iterable[tuple[str | None, str | None]]) -> str:
+    """A DuckDB subquery `(VALUES ...) AS unit_factors(source_unit, pollutant, factor, unit_error)`.
+
+    Join it on source_unit and pollutant (`IS NOT DISTINCT FROM`, so a missing unit finds its error).
+    Inlined as literals, so a relation built on it stays valid however long the caller keeps it.
+    """
+    rows = factor_rows(pairs) or [(None, None, None, None)]
+    values = ", ".join(
+        f"({_literal(u)}::VARCHAR, {_literal(p)}::VARCHAR, {_literal(f)}::DOUBLE, {_literal(e)}::VARCHAR)"
+        for u, p, f, e in rows
+    )
+    return f"(VALUES {values}) AS unit_factors(source_unit, pollutant, factor, unit_error)"
