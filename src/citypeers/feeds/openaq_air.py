@@ -1,0 +1,280 @@
+"""OpenAQ API v3 → parsed air measurements.
+
+The location is the API base URL (`http://127.0.0.1:8765/v3`, or `https://api.openaq.org/v3`);
+the feed's stations are OpenAQ location ids. `fetch` lists each location's sensors
+(`/locations/{id}/sensors`) and pages through the hourly measurements of its PM2.5, PM10 and NO₂
+sensors for the interval (`/sensors/{id}/measurements`), keeping every response body as it came.
+
+A measurements page does not name its sensor or location, so `parse` takes the sensor from the
+page's request URL and the location, parameter and unit from the landed sensors pages. OpenAQ has
+no validity code; a measurement is valid unless OpenAQ flagged it (`flagInfo.hasFlags`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+import duckdb
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from citypeers import units
+from citypeers.errors import FeedError
+from citypeers.feeds import SOURCE_ROW_COLUMNS, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.intervals import Interval
+from citypeers.registry import Feed
+
+_SENSORS_PATH = re.compile(r"/locations/(\d+)/sensors(?:\?|$)")
+_MEASUREMENTS_PATH = re.compile(r"/sensors/(\d+)/measurements(?:\?|$)")
+_MAX_PAGES = 100_000
+_RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+
+def _session(feed: Feed) -> requests.Session:
+    """A session that retries rate limits and server errors with backoff, waiting as long as
+    Retry-After asks, and sends the API key when the feed names its environment variable."""
+    retry = Retry(
+        total=int(feed.options.get("max_retries", 6)),
+        backoff_factor=float(feed.options.get("backoff_factor", 0.5)),
+        status_forcelist=_RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.headers["User-Agent"] = "citypeers"
+    key_env = feed.options.get("api_key_env")
+    if key_env:
+        key = os.environ.get(str(key_env))
+        if not key:
+            raise FeedError(
+                feed.feed_id, f"environment variable {key_env} (the API key) is not set",
+                action=f"export {key_env}=<your OpenAQ API key>, or remove api_key_env from the feed",
+            )
+        session.headers["X-API-Key"] = key
+    return session
+
+
+def _get_page(session: requests.Session, url: str, params: dict[str, Any], feed: Feed) -> tuple[Payload, list]:
+    timeout = float(feed.options.get("timeout_seconds", 60))
+    try:
+        response = session.get(url, params=params, timeout=timeout)
+    except requests.RequestException as exc:
+        raise FeedError(
+            feed.feed_id, f"request failed: {exc.__class__.__name__}: {exc}", where=url,
+            action="check that the API is reachable (for the demo feed run `citypeers openaq-serve`)",
+        ) from exc
+    if response.status_code != 200:
+        raise FeedError(
+            feed.feed_id, f"HTTP {response.status_code}: {response.text[:200]}", where=response.url,
+            action="check the location id and the API key; retry later if the API is rate limiting",
+        )
+    try:
+        results = json.loads(response.content)["results"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FeedError(
+            feed.feed_id, f"the response is not an OpenAQ page ({exc.__class__.__name__}: {exc})",
+            where=response.url, action="retry the period; if it persists the API changed its format",
+        ) from exc
+    if not isinstance(results, list):
+        raise FeedError(feed.feed_id, "'results' is not a list", where=response.url, action="retry the period")
+    return Payload(content=response.content, suffix=".json", request=response.url), results
+
+
+def _pages(session: requests.Session, url: str, params: dict[str, Any], feed: Feed) -> list[tuple[Payload, list]]:
+    """Every page of one listing, until a page holds fewer results than the limit."""
+    limit = int(feed.options.get("page_limit", 1000))
+    pages = []
+    for page in range(1, _MAX_PAGES + 1):
+        payload, results = _get_page(session, url, {**params, "limit": limit, "page": page}, feed)
+        pages.append((payload, results))
+        if len(results) < limit:
+            return pages
+    raise FeedError(feed.feed_id, f"more than {_MAX_PAGES} pages", where=url, action="use a shorter interval")
+
+
+def _utc(moment) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def fetch(feed: Feed, interval: Interval) -> list[Payload]:
+    """Sensors pages of every station, then every measurements page of its PM2.5, PM10 and NO₂ sensors."""
+    if not feed.stations:
+        raise FeedError(
+            feed.feed_id, "no stations (OpenAQ location ids) to fetch",
+            action="add `stations` or `stations_file` (station_id = OpenAQ location id, city_id) to the feed",
+        )
+    base = feed.resolved_location().rstrip("/")
+    window = {"datetime_from": _utc(interval.start), "datetime_to": _utc(interval.end)}
+    payloads: list[Payload] = []
+    with _session(feed) as session:
+        for location_id in sorted(feed.stations, key=lambda station: (len(station), station)):
+            sensor_pages = _pages(session, f"{base}/locations/{location_id}/sensors", {}, feed)
+            payloads += [payload for payload, _ in sensor_pages]
+            sensor_ids = [
+                sensor.get("id")
+                for _, results in sensor_pages
+                for sensor in results
+                if isinstance(sensor, dict) and (sensor.get("parameter") or {}).get("name") in units.POLLUTANTS
+            ]
+            for sensor_id in sensor_ids:
+                pages = _pages(session, f"{base}/sensors/{sensor_id}/measurements", window, feed)
+                payloads += [payload for payload, _ in pages]
+    return payloads
+
+
+def _sensors(payloads: list[LandedPayload], feed: Feed) -> dict[int, tuple[str, str | None, str | None]]:
+    """sensor id → (location id, parameter name, units), from the landed sensors pages."""
+    sensors = {}
+    for payload in payloads:
+        location_id = _SENSORS_PATH.search(payload.request).group(1)
+        for index, sensor in enumerate(_results(payload, feed)):
+            parameter = sensor.get("parameter") if isinstance(sensor, dict) else None
+            if not isinstance(sensor, dict) or "id" not in sensor or not isinstance(parameter, dict):
+                raise FeedError(
+                    feed.feed_id, "a sensor without id or parameter", where=f"{payload.path} results[{index}]",
+                    action="re-fetch the period; if it persists the API changed its format",
+                )
+            sensors[int(sensor["id"])] = (location_id, parameter.get("name"), parameter.get("units"))
+    return sensors
+
+
+def _results(payload: LandedPayload, feed: Feed) -> list:
+    try:
+        document = json.loads(payload.path.read_bytes())
+    except ValueError as exc:
+        position = f" line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise FeedError(
+            feed.feed_id, f"malformed JSON ({exc.__class__.__name__}: {exc})",
+            where=f"{payload.path}{position} (request {payload.request})",
+            action="the response was cut off or is not JSON; fetch the period again",
+        ) from exc
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list):
+        raise FeedError(
+            feed.feed_id, "no 'results' list", where=f"{payload.path} (request {payload.request})",
+            action="the response is not an OpenAQ v3 page; check the feed's location",
+        )
+    return results
+
+
+def parse(
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
+) -> duckdb.DuckDBPyRelation:
+    """Landed sensors and measurements pages → parsed air rows for the interval."""
+    sensor_pages, measurement_pages = [], []
+    for payload in payloads:
+        if _SENSORS_PATH.search(payload.request):
+            sensor_pages.append(payload)
+        elif _MEASUREMENTS_PATH.search(payload.request):
+            measurement_pages.append(payload)
+        else:
+            raise FeedError(
+                feed.feed_id, "a payload that is neither a sensors nor a measurements page",
+                where=f"{payload.path} (request {payload.request})",
+                action="land only what openaq_air.fetch returned for the period",
+            )
+    sensors = _sensors(sensor_pages, feed)
+    table = new_table_name("openaq_air_rows")
+    if measurement_pages:
+        _check_pages(con, measurement_pages, sensors, feed)
+        con.execute(f"CREATE TEMP TABLE {table} AS {_source_rows_sql(measurement_pages, sensors)}")
+    else:
+        columns = ", ".join(f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS)
+        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {columns} LIMIT 0")
+    return finish_air_rows(con, table, feed, interval)
+
+
+def _files_sql(pages: list[LandedPayload]) -> str:
+    return "[" + ", ".join(sql_literal(str(page.path)) for page in pages) + "]"
+
+
+def _check_pages(
+    con: duckdb.DuckDBPyConnection, pages: list[LandedPayload], sensors: dict, feed: Feed
+) -> None:
+    """Whole-page problems, found in one DuckDB pass: bad JSON, no results, a result without its
+    time or value, or a sensor that no landed sensors page lists."""
+    by_file = {str(page.path): page for page in pages}
+    for page in pages:
+        sensor_id = int(_MEASUREMENTS_PATH.search(page.request).group(1))
+        if sensor_id not in sensors:
+            raise FeedError(
+                feed.feed_id, f"measurements of sensor {sensor_id}, which no landed sensors page lists",
+                where=f"{page.path} (request {page.request})",
+                action="re-fetch the whole period so its sensors pages are landed with its measurements",
+            )
+    broken = con.sql(f"""
+        SELECT filename FROM read_text({_files_sql(pages)})
+        WHERE CASE WHEN json_valid(content) THEN json_type(content::JSON -> 'results') END IS DISTINCT FROM 'ARRAY'
+        ORDER BY filename LIMIT 1
+    """).fetchone()
+    if broken:
+        _results(by_file[broken[0]], feed)  # raises the precise error
+    missing = con.sql(f"""
+        SELECT filename, result_number - 1 AS result_index,
+            CASE WHEN (result ->> '$.period.datetimeFrom.utc') IS NULL THEN 'period.datetimeFrom.utc'
+                 WHEN (result ->> '$.period.datetimeFrom.local') IS NULL THEN 'period.datetimeFrom.local'
+                 ELSE 'value' END AS field
+        FROM read_text({_files_sql(pages)}),
+            unnest(CAST(content::JSON -> 'results' AS JSON[])) WITH ORDINALITY AS results(result, result_number)
+        WHERE (result ->> '$.period.datetimeFrom.utc') IS NULL
+            OR (result ->> '$.period.datetimeFrom.local') IS NULL
+            OR (result -> '$.value') IS NULL
+        ORDER BY filename, result_index LIMIT 1
+    """).fetchone()
+    if missing:
+        filename, index, field = missing
+        raise FeedError(
+            feed.feed_id, f"a measurement without {field}",
+            where=f"{filename} results[{index}].{field} (request {by_file[filename].request})",
+            action="the API changed its format or the response is damaged; fetch the period again",
+        )
+
+
+def _source_rows_sql(pages: list[LandedPayload], sensors: dict[int, tuple[str, str | None, str | None]]) -> str:
+    page_values = ", ".join(
+        f"({sql_literal(str(p.path))}, {sql_literal(p.sha256)}, {_MEASUREMENTS_PATH.search(p.request).group(1)})"
+        for p in pages
+    )
+    sensor_values = ", ".join(
+        f"({sensor_id}, {sql_literal(location)}, {sql_literal(name)}, {sql_literal(unit)})"
+        for sensor_id, (location, name, unit) in sorted(sensors.items())
+    )
+    pollutants = ", ".join(sql_literal(p) for p in units.POLLUTANTS)
+    return f"""
+    SELECT
+        sensors.location_id AS station_id,
+        coalesce(result ->> '$.parameter.name', sensors.parameter_name) AS pollutant,
+        timezone('UTC', try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ)) AS measured_at_utc,
+        try_cast(left(result ->> '$.period.datetimeFrom.local', 10) AS DATE) AS local_date,
+        try_cast(result ->> '$.value' AS DOUBLE) AS source_value,
+        coalesce(result ->> '$.parameter.units', sensors.parameter_units) AS source_unit,
+        NOT coalesce(try_cast(result ->> '$.flagInfo.hasFlags' AS BOOLEAN), false) AS is_valid,
+        pages.payload_sha256,
+        result_number - 1 AS source_row,
+        nullif(concat_ws('; ',
+            CASE WHEN coalesce(result ->> '$.parameter.name', sensors.parameter_name) NOT IN ({pollutants})
+                THEN 'parameter ' || coalesce(result ->> '$.parameter.name', sensors.parameter_name)
+                    || ' is not pm25, pm10 or no2' END,
+            CASE WHEN try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ) IS NULL
+                THEN 'unreadable period.datetimeFrom.utc ' || (result ->> '$.period.datetimeFrom.utc') END,
+            CASE WHEN try_cast(left(result ->> '$.period.datetimeFrom.local', 10) AS DATE) IS NULL
+                THEN 'unreadable period.datetimeFrom.local ' || (result ->> '$.period.datetimeFrom.local') END,
+            CASE WHEN json_type(result -> '$.value') = 'NULL' THEN 'no value' END,
+            CASE WHEN json_type(result -> '$.value') <> 'NULL'
+                    AND NOT coalesce(isfinite(try_cast(result ->> '$.value' AS DOUBLE)), false)
+                THEN 'unreadable value ' || (result ->> '$.value') END
+        ), '') AS row_error
+    FROM read_text({_files_sql(pages)}) AS texts
+    JOIN (VALUES {page_values}) AS pages(filename, payload_sha256, sensor_id) ON texts.filename = pages.filename
+    JOIN (VALUES {sensor_values}) AS sensors(sensor_id, location_id, parameter_name, parameter_units)
+        ON pages.sensor_id = sensors.sensor_id
+    CROSS JOIN unnest(CAST(texts.content::JSON -> 'results' AS JSON[])) WITH ORDINALITY AS results(result, result_number)
+    """
