@@ -9,5 +9,5 @@
 {%- endmacro %}
 
 {% macro rule_percent(var_name) -%}
-    {{- (var(var_name) * 100) | round | int -}}
+    {{- ((var(var_name) | float) * 100) | round | int -}}
 {%- endmacro %}

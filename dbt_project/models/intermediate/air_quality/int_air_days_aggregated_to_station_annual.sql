@@ -59,53 +59,55 @@ aggregated as (
 
 ),
 
-calendar as (
+day_counts as (
 
+    -- Days per calendar quarter: Q1 90 (91 in a leap year), Q2 91, Q3 92, Q4 92.
     select
-        aggregated.*,
-        {{ year_start_date('measurement_year') }} as year_start_date
+        *,
+        case
+            when
+                mod(measurement_year, 4) = 0
+                and (mod(measurement_year, 100) != 0 or mod(measurement_year, 400) = 0)
+                then 1
+            else 0
+        end as leap_day_count
 
     from aggregated
 
 ),
 
-day_counts as (
+quarter_lengths as (
 
     select
-        calendar.*,
-        {{ dbt.datediff('year_start_date', dbt.dateadd('month', 12, 'year_start_date'), 'day') }}
-            as days_in_year,
-        {{ dbt.datediff('year_start_date', dbt.dateadd('month', 3, 'year_start_date'), 'day') }}
-            as q1_day_count,
-        {{ dbt.datediff(dbt.dateadd('month', 3, 'year_start_date'), dbt.dateadd('month', 6, 'year_start_date'), 'day') }}
-            as q2_day_count,
-        {{ dbt.datediff(dbt.dateadd('month', 6, 'year_start_date'), dbt.dateadd('month', 9, 'year_start_date'), 'day') }}
-            as q3_day_count,
-        {{ dbt.datediff(dbt.dateadd('month', 9, 'year_start_date'), dbt.dateadd('month', 12, 'year_start_date'), 'day') }}
-            as q4_day_count
+        *,
+        91 as q2_day_count,
+        92 as q3_day_count,
+        92 as q4_day_count,
+        365 + leap_day_count as days_in_year,
+        90 + leap_day_count as q1_day_count
 
-    from calendar
+    from day_counts
 
 ),
 
 shares as (
 
     select
-        day_counts.*,
+        *,
         cast(valid_day_count as {{ type_double() }}) / days_in_year as valid_day_share,
         cast(q1_valid_day_count as {{ type_double() }}) / q1_day_count as q1_valid_day_share,
         cast(q2_valid_day_count as {{ type_double() }}) / q2_day_count as q2_valid_day_share,
         cast(q3_valid_day_count as {{ type_double() }}) / q3_day_count as q3_valid_day_share,
         cast(q4_valid_day_count as {{ type_double() }}) / q4_day_count as q4_valid_day_share
 
-    from day_counts
+    from quarter_lengths
 
 ),
 
 rules as (
 
     select
-        shares.*,
+        *,
         valid_day_share >= {{ var('min_valid_day_share') }} as meets_annual_share_rule,
         q1_valid_day_share >= {{ var('min_valid_day_share_per_quarter') }} as q1_meets_rule,
         q2_valid_day_share >= {{ var('min_valid_day_share_per_quarter') }} as q2_meets_rule,
@@ -119,7 +121,7 @@ rules as (
 quarter_issues as (
 
     select
-        rules.*,
+        *,
         case
             when not q1_meets_rule then 'Q1 only ' || {{ percent_text('q1_valid_day_share') }} || '% covered'
         end as q1_issue,
@@ -140,7 +142,7 @@ quarter_issues as (
 explained as (
 
     select
-        quarter_issues.*,
+        *,
         meets_annual_share_rule
         and q1_meets_rule
         and q2_meets_rule
@@ -148,8 +150,9 @@ explained as (
         and q4_meets_rule as meets_completeness_rule,
         case
             when not meets_annual_share_rule
-                then {{ percent_text('valid_day_share') }}
-                || '% valid days (rule: {{ rule_percent("min_valid_day_share") }}%)'
+                then
+                    {{ percent_text('valid_day_share') }}
+                    || '% valid days (rule: {{ rule_percent("min_valid_day_share") }}%)'
         end as annual_share_issue,
         case
             when not (q1_meets_rule and q2_meets_rule and q3_meets_rule and q4_meets_rule)
@@ -175,7 +178,6 @@ select
     city_id,
     pollutant,
     measurement_year,
-    year_start_date,
     days_in_year,
     reported_day_count,
     valid_day_count,
@@ -192,12 +194,12 @@ select
     q4_day_count,
     q4_valid_day_count,
     q4_valid_day_share,
+    annual_mean_concentration,
     meets_completeness_rule,
     case
         when annual_share_issue is not null and quarter_coverage_issue is not null
             then annual_share_issue || '; ' || quarter_coverage_issue
         else coalesce(annual_share_issue, quarter_coverage_issue)
-    end as completeness_issue,
-    annual_mean_concentration
+    end as completeness_issue
 
 from explained

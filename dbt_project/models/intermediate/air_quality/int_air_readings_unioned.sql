@@ -23,8 +23,6 @@ unioned as (
 )
 
 select
-    -- Station ids are only unique within a source: the key carries both.
-    {{ dbt.concat(["source_name", "':'", "station_id"]) }} as station_key,
     source_name,
     station_id,
     city_id,
@@ -35,6 +33,8 @@ select
     concentration_unit,
     is_valid,
     feed_id,
-    ingest_period
+    ingest_period,
+    -- Station ids are only unique within a source: the key carries both.
+    source_name || ':' || station_id as station_key
 
 from unioned

@@ -14,10 +14,10 @@ station_years as (
 ranked_station_years as (
 
     select
-        station_years.*,
+        *,
         row_number() over (
             partition by city_id, pollutant, measurement_year
-            order by valid_day_share desc, station_key
+            order by valid_day_share desc, station_key asc
         ) as coverage_rank
 
     from station_years
@@ -73,12 +73,13 @@ select
     end as annual_mean_concentration,
     case
         when aggregated.stations_meeting_rule = 0
-            then 'no station meets the completeness rule (0 of '
-            || cast(aggregated.station_count as varchar)
-            || '); best-covered station '
-            || best.best_covered_station_id
-            || ': '
-            || best.best_covered_station_issue
+            then
+                'no station meets the completeness rule (0 of '
+                || cast(aggregated.station_count as varchar)
+                || '); best-covered station '
+                || best.best_covered_station_id
+                || ': '
+                || best.best_covered_station_issue
     end as completeness_issue
 
 from aggregated

@@ -43,7 +43,7 @@ city_indicator_years as (
     from city_years
     -- Each pollutant's annual mean concentration is the indicator <pollutant>_annual_mean.
     inner join indicators
-        on {{ dbt.concat(["city_years.pollutant", "'_annual_mean'"]) }} = indicators.indicator_code
+        on city_years.pollutant || '_annual_mean' = indicators.indicator_code
 
 ),
 
@@ -61,7 +61,7 @@ highest_target_ranks as (
     inner join targets
         on
             city_indicator_years.indicator_code = targets.indicator_code
-            and targets.threshold >= city_indicator_years.indicator_value
+            and city_indicator_years.indicator_value <= targets.threshold
     group by
         city_indicator_years.city_id,
         city_indicator_years.indicator_code,

@@ -36,7 +36,7 @@ ranked as (
     -- greatest period label, which orders by interval start (ISO dates sort as text) and, for the
     -- same start, puts the narrower, more specific label last.
     select
-        renamed.*,
+        *,
         row_number() over (
             partition by station_id, pollutant, measured_at_utc
             order by ingest_period desc, feed_id desc, payload_sha256 desc, payload_row_number desc

@@ -1,0 +1,219 @@
+"""End-to-end dbt build on small synthetic parsed Parquet files.
+
+Writes parsed files for both air sources into a temporary CITYPEERS_HOME exactly where the
+pipeline would (parsed/<source>/<feed_id>/<period>.parquet, plus the zero-row _schema.parquet),
+runs `dbt seed` and `dbt build` (data tests and unit tests included) into a temporary build
+warehouse, and checks the contracted mart. dbt's own unit tests cover the rules row by row; this
+test protects the wiring: sources found by glob, overlap dedup, station -> city -> mart.
+
+Synthetic data (hourly, local_date = UTC date):
+  eea_air    ES0001A madrid pm25  2023 every hour 10.0 (period 2023) and December again at 22.0
+                                  (period 2023-12: an overlapping monthly run, which wins)
+  eea_air    ES0002A madrid pm25  January-February 2023 only, 50.0 -> below the rule, left out
+  openaq_air 1001    tokyo  pm25  2023 from 1 March, 8.0 -> Q1 missing: city-year flagged
+  openaq_air 1001    tokyo  pm25  2024 every hour 8.0 -> ok
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
+DBT = Path(sys.executable).parent / "dbt"
+
+PARSED_COLUMNS = """
+    cast(source as varchar) as source,
+    cast(feed_id as varchar) as feed_id,
+    cast(period as varchar) as period,
+    cast(station_id as varchar) as station_id,
+    cast(city_id as varchar) as city_id,
+    cast(pollutant as varchar) as pollutant,
+    cast(measured_at_utc as timestamp) as measured_at_utc,
+    cast(measured_at_utc as date) as local_date,
+    cast(value as double) as value,
+    'µg/m³' as unit,
+    cast(value as double) as source_value,
+    'µg/m³' as source_unit,
+    true as is_valid,
+    'sha256-' || period as payload_sha256,
+    cast(row_number() over (order by measured_at_utc) as bigint) as source_row,
+    cast(null as varchar) as parse_error
+"""
+
+
+def _write_parsed(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    *,
+    source: str,
+    feed_id: str,
+    period: str,
+    station_id: str,
+    city_id: str,
+    first_hour: str,
+    end_hour: str,
+    value: float,
+) -> None:
+    """One parsed file: every hour in [first_hour, end_hour) valid at a constant value."""
+    path = home / "parsed" / source / feed_id / f"{period}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"""
+        copy (
+            select {PARSED_COLUMNS}
+            from (
+                select
+                    '{source}' as source, '{feed_id}' as feed_id, '{period}' as period,
+                    '{station_id}' as station_id, '{city_id}' as city_id, 'pm25' as pollutant,
+                    range as measured_at_utc, {value} as value
+                from range(timestamp '{first_hour}', timestamp '{end_hour}', interval 1 hour)
+            )
+        ) to '{path}' (format parquet)
+        """
+    )
+
+
+def _write_schema_file(con: duckdb.DuckDBPyConnection, home: Path, source: str) -> None:
+    """The zero-row file the pipeline writes before every build (full schema, no rows)."""
+    path = home / "parsed" / source / "_schema.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(
+        f"""
+        copy (
+            select {PARSED_COLUMNS}
+            from (
+                select
+                    null as source, null as feed_id, null as period, null as station_id,
+                    null as city_id, null as pollutant, null as measured_at_utc, null as value
+            )
+            limit 0
+        ) to '{path}' (format parquet)
+        """
+    )
+
+
+def _dbt(*args: str, env: dict[str, str], target_path: Path) -> None:
+    command = [
+        str(DBT),
+        *args,
+        "--project-dir", str(DBT_PROJECT_DIR),
+        "--profiles-dir", str(DBT_PROJECT_DIR),
+        # Keep artifacts out of dbt_project/target (the Airflow DAG reads the manifest there).
+        "--target-path", str(target_path),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("citypeers_home")
+    build_db = home / "warehouse" / "build.duckdb"
+    build_db.parent.mkdir(parents=True)
+
+    con = duckdb.connect()
+    for source in ("eea_air", "openaq_air"):
+        _write_schema_file(con, home, source)
+    common = {"source": "eea_air", "feed_id": "test_europe", "city_id": "madrid"}
+    _write_parsed(con, home, **common, period="2023", station_id="ES0001A",
+                  first_hour="2023-01-01 00:00", end_hour="2024-01-01 00:00", value=10.0)
+    _write_parsed(con, home, **common, period="2023-12", station_id="ES0001A",
+                  first_hour="2023-12-01 00:00", end_hour="2024-01-01 00:00", value=22.0)
+    _write_parsed(con, home, **common, period="2023-01-01_2023-03-01", station_id="ES0002A",
+                  first_hour="2023-01-01 00:00", end_hour="2023-03-01 00:00", value=50.0)
+    common = {"source": "openaq_air", "feed_id": "test_asia", "city_id": "tokyo", "station_id": "1001"}
+    _write_parsed(con, home, **common, period="2023", first_hour="2023-03-01 00:00",
+                  end_hour="2024-01-01 00:00", value=8.0)
+    _write_parsed(con, home, **common, period="2024", first_hour="2024-01-01 00:00",
+                  end_hour="2025-01-01 00:00", value=8.0)
+    con.close()
+
+    env = {
+        **os.environ,
+        "CITYPEERS_HOME": str(home),
+        "CITYPEERS_BUILD_DB": str(build_db),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_LOG_PATH": str(home / "dbt_logs"),
+        "PATH": f"{DBT.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    target_path = home / "dbt_target"
+    _dbt("seed", env=env, target_path=target_path)
+    _dbt("build", env=env, target_path=target_path)
+    return build_db
+
+
+@pytest.fixture(scope="module")
+def mart_rows(built_warehouse: Path) -> dict[tuple[str, int], dict]:
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        cursor = con.execute(
+            "select * from fct_city_indicator_annual where indicator_code = 'pm25_annual_mean'"
+        )
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {(row["city_id"], row["year"]): row for row in rows}
+
+
+def test_mart_has_one_row_per_city_year_measured(mart_rows):
+    assert sorted(mart_rows) == [("madrid", 2023), ("tokyo", 2023), ("tokyo", 2024)]
+
+
+def test_overlapping_periods_do_not_duplicate_hours(built_warehouse, mart_rows):
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        hours, distinct_hours, december_periods = con.execute(
+            """
+            select
+                count(*),
+                count(distinct measured_at_utc),
+                string_agg(distinct ingest_period, ',')
+                    filter (where measured_at_utc >= timestamp '2023-12-01')
+            from stg_eea_air__measurements
+            where station_id = 'ES0001A'
+            """
+        ).fetchone()
+        max_valid_hours = con.execute(
+            "select max(valid_hour_count) from int_air_readings_aggregated_to_daily"
+        ).fetchone()[0]
+    assert hours == distinct_hours == 8760
+    assert december_periods == "2023-12"  # the latest period's rows win
+    assert max_valid_hours == 24
+    # December at 22.0 (monthly run) instead of 10.0; the Jan-Feb-only station is left out.
+    assert mart_rows[("madrid", 2023)]["value"] == pytest.approx((334 * 10.0 + 31 * 22.0) / 365)
+
+
+def test_city_value_leaves_out_station_years_below_rule(mart_rows):
+    madrid = mart_rows[("madrid", 2023)]
+    assert madrid["station_count"] == 2
+    assert madrid["stations_meeting_rule"] == 1
+    assert madrid["meets_completeness_rule"] is True
+    assert madrid["quality_flag"] == "ok"
+    assert madrid["quality_note"] is None
+    assert madrid["highest_target_met"] == "who_2021_it3"  # 11.0 <= 15
+    assert madrid["next_target"] == "who_2021_it4"
+    assert madrid["gap_to_next_target"] == pytest.approx(madrid["value"] - 10.0)
+
+
+def test_year_missing_a_quarter_is_kept_and_flagged_with_its_reason(mart_rows):
+    tokyo = mart_rows[("tokyo", 2023)]
+    assert tokyo["value"] == pytest.approx(8.0)
+    assert tokyo["meets_completeness_rule"] is False
+    assert tokyo["quality_flag"] == "below_completeness_rule"
+    assert tokyo["quality_note"] == (
+        "no station meets the completeness rule (0 of 1); best-covered station 1001: "
+        "Q1 only 34% covered (rule: 50% each quarter)"
+    )
+    assert str(tokyo["year_start"]) == "2023-01-01"
+
+
+def test_full_leap_year_meets_rule(mart_rows):
+    tokyo = mart_rows[("tokyo", 2024)]
+    assert tokyo["quality_flag"] == "ok"
+    assert tokyo["valid_day_share"] == pytest.approx(1.0)
+    assert tokyo["highest_target_met"] == "eu_2030_limit"  # 8.0 <= 10, > 5
+    assert tokyo["who_2021_guideline"] == pytest.approx(5.0)
