@@ -17,6 +17,7 @@ Synthetic data (hourly, local_date = UTC date):
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,24 @@ import pytest
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
+
+# One parsed file each: every hour in [first_hour, end_hour) valid, at a constant pm25 value.
+SYNTHETIC_DELIVERIES = [
+    # madrid: a full year, then an overlapping monthly run re-delivering December at 22.0.
+    {"source": "eea_air", "feed_id": "test_europe", "period": "2023", "station_id": "ES0001A",
+     "city_id": "madrid", "first_hour": "2023-01-01", "end_hour": "2024-01-01", "value": 10.0},
+    {"source": "eea_air", "feed_id": "test_europe", "period": "2023-12", "station_id": "ES0001A",
+     "city_id": "madrid", "first_hour": "2023-12-01", "end_hour": "2024-01-01", "value": 22.0},
+    # madrid: a second station measuring only January and February -> below the rule.
+    {"source": "eea_air", "feed_id": "test_europe", "period": "2023-01-01_2023-03-01",
+     "station_id": "ES0002A", "city_id": "madrid", "first_hour": "2023-01-01",
+     "end_hour": "2023-03-01", "value": 50.0},
+    # tokyo: 2023 only from March (Q1 missing -> flagged), 2024 complete (a leap year).
+    {"source": "openaq_air", "feed_id": "test_asia", "period": "2023", "station_id": "1001",
+     "city_id": "tokyo", "first_hour": "2023-03-01", "end_hour": "2024-01-01", "value": 8.0},
+    {"source": "openaq_air", "feed_id": "test_asia", "period": "2024", "station_id": "1001",
+     "city_id": "tokyo", "first_hour": "2024-01-01", "end_hour": "2025-01-01", "value": 8.0},
+]  # fmt: skip
 
 PARSED_COLUMNS = """
     cast(source as varchar) as source,
@@ -102,13 +121,17 @@ def _dbt(*args: str, env: dict[str, str], target_path: Path) -> None:
     command = [
         str(DBT),
         *args,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
         # Keep artifacts out of dbt_project/target (the Airflow DAG reads the manifest there).
-        "--target-path", str(target_path),
+        "--target-path",
+        str(target_path),
     ]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    output = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, f"dbt {args[0]} failed:\n{output}"
 
 
 @pytest.fixture(scope="module")
@@ -120,18 +143,8 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     con = duckdb.connect()
     for source in ("eea_air", "openaq_air"):
         _write_schema_file(con, home, source)
-    common = {"source": "eea_air", "feed_id": "test_europe", "city_id": "madrid"}
-    _write_parsed(con, home, **common, period="2023", station_id="ES0001A",
-                  first_hour="2023-01-01 00:00", end_hour="2024-01-01 00:00", value=10.0)
-    _write_parsed(con, home, **common, period="2023-12", station_id="ES0001A",
-                  first_hour="2023-12-01 00:00", end_hour="2024-01-01 00:00", value=22.0)
-    _write_parsed(con, home, **common, period="2023-01-01_2023-03-01", station_id="ES0002A",
-                  first_hour="2023-01-01 00:00", end_hour="2023-03-01 00:00", value=50.0)
-    common = {"source": "openaq_air", "feed_id": "test_asia", "city_id": "tokyo", "station_id": "1001"}
-    _write_parsed(con, home, **common, period="2023", first_hour="2023-03-01 00:00",
-                  end_hour="2024-01-01 00:00", value=8.0)
-    _write_parsed(con, home, **common, period="2024", first_hour="2024-01-01 00:00",
-                  end_hour="2025-01-01 00:00", value=8.0)
+    for delivery in SYNTHETIC_DELIVERIES:
+        _write_parsed(con, home, **delivery)
     con.close()
 
     env = {
@@ -209,6 +222,20 @@ def test_year_missing_a_quarter_is_kept_and_flagged_with_its_reason(mart_rows):
         "Q1 only 34% covered (rule: 50% each quarter)"
     )
     assert str(tokyo["year_start"]) == "2023-01-01"
+
+
+def test_views_still_resolve_when_the_warehouse_is_published_under_another_name(built_warehouse, tmp_path):
+    """Publishing renames build.duckdb to citypeers.duckdb; views must not name the "build" catalog."""
+    published = tmp_path / "citypeers.duckdb"
+    shutil.copyfile(built_warehouse, published)
+    with duckdb.connect(str(published), read_only=True) as con:
+        views = [
+            row[0]
+            for row in con.execute("select view_name from duckdb_views() where not internal").fetchall()
+        ]
+        assert "int_air_readings_unioned" in views
+        for view in views:
+            con.execute(f"select count(*) from {view}").fetchone()
 
 
 def test_full_leap_year_meets_rule(mart_rows):
