@@ -1,5 +1,5 @@
 """Airflow ingest DAGs for the `eea_air` source: one DAG per feed in feeds.yml (ingest__eea_air__<feed_id>)."""
 
-from dag_factories.ingest_dag import build_ingest_dags
+from citypeers.dag_factories.ingest import build_ingest_dags
 
 globals().update(build_ingest_dags("eea_air"))
