@@ -55,9 +55,22 @@ def run_dbt(*args: str) -> None:
     os.environ.update(dbt_env())
     project = paths.dbt_project_dir()
     result = dbtRunner().invoke([*args, "--project-dir", str(project), "--profiles-dir", str(project)])
+    _close_dbt_duckdb()
     if not result.success:
         raise ContractError(f"dbt {' '.join(args)} failed: {result.exception or 'see the dbt log above'}; "
                             f"the serving warehouse {paths.serving_db()} is unchanged")
+
+
+def _close_dbt_duckdb() -> None:
+    """dbt-duckdb keeps one DuckDB instance open per process after a run (a class attribute of
+    its connection manager, dbt-duckdb 1.11); close it so this process can check and publish
+    the build file. In the DAG each dbt node runs in its own task process, so only the CLI needs it."""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
 
 
 def validate_marts() -> dict[str, Any]:
