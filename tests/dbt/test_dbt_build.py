@@ -6,12 +6,7 @@ runs `dbt seed` and `dbt build` (data tests and unit tests included) into a temp
 warehouse, and checks the contracted mart. dbt's own unit tests cover the rules row by row; this
 test protects the wiring: sources found by glob, overlap dedup, station -> city -> mart.
 
-Synthetic data (hourly, local_date = UTC date):
-  eea_air    ES0001A madrid pm25  2023 every hour 10.0 (period 2023) and December again at 22.0
-                                  (period 2023-12: an overlapping monthly run, which wins)
-  eea_air    ES0002A madrid pm25  January-February 2023 only, 50.0 -> below the rule, left out
-  openaq_air 1001    tokyo  pm25  2023 from 1 March, 8.0 -> Q1 missing: city-year flagged
-  openaq_air 1001    tokyo  pm25  2024 every hour 8.0 -> ok
+The synthetic deliveries (hourly, local_date = UTC date) are listed in SYNTHETIC_DELIVERIES.
 """
 
 from __future__ import annotations
@@ -44,6 +39,9 @@ SYNTHETIC_DELIVERIES = [
      "city_id": "tokyo", "first_hour": "2023-03-01", "end_hour": "2024-01-01", "value": 8.0},
     {"source": "openaq_air", "feed_id": "test_asia", "period": "2024", "station_id": "1001",
      "city_id": "tokyo", "first_hour": "2024-01-01", "end_hour": "2025-01-01", "value": 8.0},
+    # tokyo: six hours of 2025 (as a UTC interval spills into the next local year): no valid day.
+    {"source": "openaq_air", "feed_id": "test_asia", "period": "2025-01-01", "station_id": "1001",
+     "city_id": "tokyo", "first_hour": "2025-01-01 00:00", "end_hour": "2025-01-01 06:00", "value": 8.0},
 ]  # fmt: skip
 
 PARSED_COLUMNS = """
@@ -173,7 +171,8 @@ def mart_rows(built_warehouse: Path) -> dict[tuple[str, int], dict]:
     return {(row["city_id"], row["year"]): row for row in rows}
 
 
-def test_mart_has_one_row_per_city_year_measured(mart_rows):
+def test_mart_has_one_row_per_city_year_with_a_valid_day(mart_rows):
+    # tokyo 2025 (six hours, no valid day) has no value and no row.
     assert sorted(mart_rows) == [("madrid", 2023), ("tokyo", 2023), ("tokyo", 2024)]
 
 

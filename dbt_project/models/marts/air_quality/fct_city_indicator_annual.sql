@@ -44,6 +44,10 @@ city_indicator_years as (
     -- Each pollutant's annual mean concentration is the indicator <pollutant>_annual_mean.
     inner join indicators
         on city_years.pollutant || '_annual_mean' = indicators.indicator_code
+    -- A city-year without a single valid station-day has no value to show: typically the few
+    -- hours of 1 January (local time) that a UTC-bounded interval delivers before the next year
+    -- is ingested. It stays visible in int_air_stations_aggregated_to_city_annual.
+    where city_years.annual_mean_concentration is not null
 
 ),
 
@@ -74,10 +78,7 @@ ladder_positions as (
     select
         city_indicator_years.*,
         highest_target_ranks.highest_target_met_rank,
-        case
-            when city_indicator_years.indicator_value is not null
-                then coalesce(highest_target_ranks.highest_target_met_rank, 0) + 1
-        end as next_target_rank
+        coalesce(highest_target_ranks.highest_target_met_rank, 0) + 1 as next_target_rank
 
     from city_indicator_years
     left join highest_target_ranks
