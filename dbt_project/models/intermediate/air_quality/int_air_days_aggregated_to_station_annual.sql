@@ -41,11 +41,11 @@ aggregated as (
         pollutant,
         measurement_year,
         count(*) as reported_day_count,
-        sum(case when is_valid_day then 1 else 0 end) as valid_day_count,
-        sum(case when is_valid_day and measurement_quarter = 1 then 1 else 0 end) as q1_valid_day_count,
-        sum(case when is_valid_day and measurement_quarter = 2 then 1 else 0 end) as q2_valid_day_count,
-        sum(case when is_valid_day and measurement_quarter = 3 then 1 else 0 end) as q3_valid_day_count,
-        sum(case when is_valid_day and measurement_quarter = 4 then 1 else 0 end) as q4_valid_day_count,
+        count(case when is_valid_day then 1 end) as valid_day_count,
+        count(case when is_valid_day and measurement_quarter = 1 then 1 end) as q1_valid_day_count,
+        count(case when is_valid_day and measurement_quarter = 2 then 1 end) as q2_valid_day_count,
+        count(case when is_valid_day and measurement_quarter = 3 then 1 end) as q3_valid_day_count,
+        count(case when is_valid_day and measurement_quarter = 4 then 1 end) as q4_valid_day_count,
         avg(case when is_valid_day then daily_mean_concentration end) as annual_mean_concentration
 
     from dated
@@ -59,9 +59,8 @@ aggregated as (
 
 ),
 
-day_counts as (
+leap_years as (
 
-    -- Days per calendar quarter: Q1 90 (91 in a leap year), Q2 91, Q3 92, Q4 92.
     select
         *,
         case
@@ -78,6 +77,7 @@ day_counts as (
 
 quarter_lengths as (
 
+    -- Days per calendar quarter: Q1 90 (91 in a leap year), Q2 91, Q3 92, Q4 92.
     select
         *,
         91 as q2_day_count,
@@ -86,7 +86,7 @@ quarter_lengths as (
         365 + leap_day_count as days_in_year,
         90 + leap_day_count as q1_day_count
 
-    from day_counts
+    from leap_years
 
 ),
 

@@ -45,7 +45,7 @@ aggregated as (
         pollutant,
         measurement_year,
         count(*) as station_count,
-        sum(case when meets_completeness_rule then 1 else 0 end) as stations_meeting_rule,
+        count(case when meets_completeness_rule then 1 end) as stations_meeting_rule,
         avg(case when meets_completeness_rule then annual_mean_concentration end)
             as mean_of_stations_meeting_rule,
         avg(annual_mean_concentration) as mean_of_all_stations,
