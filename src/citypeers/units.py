@@ -45,7 +45,9 @@ class UnknownUnitError(CitypeersError, ValueError):
     def __init__(self, unit: str | None, pollutant: str | None, why: str = ""):
         self.unit = unit
         self.pollutant = pollutant
-        reason = f"unknown unit {unit!r} for {pollutant}" if unit and unit.strip() else f"no unit for {pollutant}"
+        reason = (
+            f"unknown unit {unit!r} for {pollutant}" if unit and unit.strip() else f"no unit for {pollutant}"
+        )
         super().__init__(f"{reason}: {why}" if why else reason)
 
 
@@ -81,12 +83,16 @@ def conversion_factor(source_unit: str | None, pollutant: str | None) -> float:
         return _tidy(quantity.to(canonical.units).magnitude)
     if quantity.dimensionless and _MIXING_RATIO.match(spelled):
         return _mixing_ratio_factor(quantity, source_unit, pollutant)
-    raise UnknownUnitError(source_unit, pollutant, f"not a concentration (dimension {quantity.dimensionality})")
+    raise UnknownUnitError(
+        source_unit, pollutant, f"not a concentration (dimension {quantity.dimensionality})"
+    )
 
 
 def _mixing_ratio_factor(quantity: pint.Quantity, source_unit: str, pollutant: str | None) -> float:
     if pollutant in PARTICULATE_POLLUTANTS:
-        raise UnknownUnitError(source_unit, pollutant, "particulate matter has no molar mass; ppb/ppm cannot apply")
+        raise UnknownUnitError(
+            source_unit, pollutant, "particulate matter has no molar mass; ppb/ppm cannot apply"
+        )
     if pollutant not in MOLAR_MASS_G_PER_MOL:
         raise UnknownUnitError(source_unit, pollutant, "no molar mass known for this pollutant")
     registry = _registry()
@@ -102,8 +108,10 @@ def _tidy(factor: float) -> float:
     return float(f"{factor:.12g}")
 
 
-def factor_rows(pairs: Iterable[tuple[str | None, str | None]]) -> list[tuple[str | None, str | None, float | None, str | None]]:
-    """(source_unit, pollutant, factor, unit_error) for each distinct pair; exactly one of factor/error is set."""
+def factor_rows(
+    pairs: Iterable[tuple[str | None, str | None]],
+) -> list[tuple[str | None, str | None, float | None, str | None]]:
+    """(source_unit, pollutant, factor, unit_error) per distinct pair; either factor or unit_error is set."""
     rows = []
     for source_unit, pollutant in sorted(set(pairs), key=lambda pair: (str(pair[0]), str(pair[1]))):
         try:

@@ -38,7 +38,13 @@ from citypeers.feeds import sql_literal
 from citypeers.units import conversion_factor
 
 AIR_LEVELS = Path(__file__).with_name("air_levels.csv")
-GAP_SCENARIOS = ("none", "station_loses_q1", "station_loses_30pct_days", "station_invalid_stretch", "city_starts_in_may")
+GAP_SCENARIOS = (
+    "none",
+    "station_loses_q1",
+    "station_loses_30pct_days",
+    "station_invalid_stretch",
+    "city_starts_in_may",
+)
 EEA_HEADER = (
     "Countrycode,Namespace,AirQualityNetwork,AirQualityStation,AirQualityStationEoICode,SamplingPoint,"
     "SamplingProcess,Sample,AirPollutant,AirPollutantCode,AveragingTime,Concentration,UnitOfMeasurement,"
@@ -46,7 +52,11 @@ EEA_HEADER = (
 )
 EEA_OFFSET = "+01:00"  # the offset the real BETR740 export reports; the demo uses it for every EEA city
 # pollutant, EEA notation, EEA vocabulary code, OpenAQ parameter id, display name
-POLLUTANTS = (("pm25", "PM2.5", 6001, 2, "PM2.5"), ("pm10", "PM10", 5, 1, "PM10"), ("no2", "NO2", 8, 7, "NO₂"))
+POLLUTANTS = (
+    ("pm25", "PM2.5", 6001, 2, "PM2.5"),
+    ("pm10", "PM10", 5, 1, "PM10"),
+    ("no2", "NO2", 8, 7, "NO₂"),
+)
 
 
 def demo_dir(home: Path) -> Path:
@@ -87,26 +97,29 @@ def _stations(cities: list[str] | None, stations_per_city: int) -> list[dict[str
         for station_number in range(1, stations_per_city + 1):
             eea = level["feed_source"] == "eea_air"
             location_id = 900_000 + city_number * 10 + station_number
-            stations.append({
-                "city_id": city["city_id"],
-                "city_number": city_number,
-                "city_name": city["city_name"],
-                "source": level["feed_source"],
-                "station_number": station_number,
-                "station_id": f"{level['country_iso2']}{9000 + city_number * 10 + station_number}A" if eea
-                else str(location_id),
-                "location_id": location_id,
-                "iso2": level["country_iso2"],
-                "timezone": level["timezone"],
-                "latitude": round(float(city["latitude"]) + 0.013 * station_number, 4),
-                "longitude": round(float(city["longitude"]) - 0.017 * station_number, 4),
-                "pm25": float(level["pm25_ug_m3"]),
-                "pm10": float(level["pm10_ug_m3"]),
-                "no2": float(level["no2_ug_m3"]),
-                "no2_unit": level["no2_source_unit"],
-                "winter_peak": float(level["winter_peak"]),
-                "gap": level["demo_gap"],
-            })
+            stations.append(
+                {
+                    "city_id": city["city_id"],
+                    "city_number": city_number,
+                    "city_name": city["city_name"],
+                    "source": level["feed_source"],
+                    "station_number": station_number,
+                    "station_id": f"{level['country_iso2']}{9000 + city_number * 10 + station_number}A"
+                    if eea
+                    else str(location_id),
+                    "location_id": location_id,
+                    "iso2": level["country_iso2"],
+                    "timezone": level["timezone"],
+                    "latitude": round(float(city["latitude"]) + 0.013 * station_number, 4),
+                    "longitude": round(float(city["longitude"]) - 0.017 * station_number, 4),
+                    "pm25": float(level["pm25_ug_m3"]),
+                    "pm10": float(level["pm10_ug_m3"]),
+                    "no2": float(level["no2_ug_m3"]),
+                    "no2_unit": level["no2_source_unit"],
+                    "winter_peak": float(level["winter_peak"]),
+                    "gap": level["demo_gap"],
+                }
+            )
     return stations
 
 
@@ -118,12 +131,27 @@ def _values(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 
 _STATION_COLUMNS = [
-    "city_id", "city_number", "source", "station_number", "station_id", "location_id", "iso2", "timezone", "latitude",
-    "pm25", "pm10", "no2", "no2_unit", "winter_peak", "gap",
+    "city_id",
+    "city_number",
+    "source",
+    "station_number",
+    "station_id",
+    "location_id",
+    "iso2",
+    "timezone",
+    "latitude",
+    "pm25",
+    "pm10",
+    "no2",
+    "no2_unit",
+    "winter_peak",
+    "gap",
 ]
 
 
-def _build_readings(con: duckdb.DuckDBPyConnection, stations: list[dict], years: tuple[int, ...], seed: int) -> None:
+def _build_readings(
+    con: duckdb.DuckDBPyConnection, stations: list[dict], years: tuple[int, ...], seed: int
+) -> None:
     """Every station-pollutant-hour that exists, with its value in µg/m³ and its validity.
 
     Local time, day-level draws and the diurnal shape are computed once per time zone-hour,
@@ -176,7 +204,8 @@ def _build_readings(con: duckdb.DuckDBPyConnection, stations: list[dict], years:
     con.execute(f"""
     CREATE TABLE demo_readings AS
     WITH pollutants AS (
-        SELECT * FROM (VALUES ('pm25', 0.15, 21, 24, 1.0, 1.05, 0.95), ('pm10', 0.15, 21, 24, 1.0, 1.05, 0.95),
+        SELECT * FROM (VALUES ('pm25', 0.15, 21, 24, 1.0, 1.05, 0.95),
+                              ('pm10', 0.15, 21, 24, 1.0, 1.05, 0.95),
                               ('no2', 0.30, 8, 12, 0.5, 1.20, 0.80))
             AS t(pollutant, diurnal_amplitude, diurnal_peak_hour, diurnal_period, season_weight,
                  traffic_factor, background_factor)
@@ -203,9 +232,11 @@ def _build_readings(con: duckdb.DuckDBPyConnection, stations: list[dict], years:
             * (1 + (season - 1) * season_weight)
             * diurnal.shape
             * weather
-            * exp(0.30 * sqrt(-2 * ln(((hash({seed}, station_id, located.pollutant, measured_at_utc, 'u1') % 1000000)
+            * exp(0.30 * sqrt(-2 * ln(((hash({seed}, station_id, located.pollutant, measured_at_utc, 'u1')
+                % 1000000)
                 + 0.5) / 1e6))
-                * cos(2 * pi() * ((hash({seed}, station_id, located.pollutant, measured_at_utc, 'u2') % 1000000)
+                * cos(2 * pi() * ((hash({seed}, station_id, located.pollutant, measured_at_utc, 'u2')
+                % 1000000)
                 + 0.5) / 1e6)
                 - 0.045),
             1) AS value_ug_m3,
@@ -217,10 +248,14 @@ def _build_readings(con: duckdb.DuckDBPyConnection, stations: list[dict], years:
     """)
 
 
-def _write_eea(con: duckdb.DuckDBPyConnection, root: Path, stations: list[dict], seed: int, last_year: int) -> dict:
+def _write_eea(
+    con: duckdb.DuckDBPyConnection, root: Path, stations: list[dict], seed: int, last_year: int
+) -> dict:
     """One e-Reporting CSV per station and year, rows shuffled, PM10 of every first station twice
     (two SamplingProcess ids, as in the real export; the copy is sometimes flagged invalid)."""
-    codes = ", ".join(f"({sql_literal(p)}, {sql_literal(name)}, {code})" for p, name, code, _, _ in POLLUTANTS)
+    codes = ", ".join(
+        f"({sql_literal(p)}, {sql_literal(name)}, {code})" for p, name, code, _, _ in POLLUTANTS
+    )
     con.execute(f"""
     CREATE TABLE demo_eea_rows AS
     SELECT
@@ -252,11 +287,14 @@ def _write_eea(con: duckdb.DuckDBPyConnection, root: Path, stations: list[dict],
     JOIN (VALUES {codes}) AS codes(pollutant, eea_name, code) USING (pollutant)
     CROSS JOIN (VALUES (0), (1)) AS copies(copy_number)
     WHERE r.source = 'eea_air'
-        AND (copies.copy_number = 0 OR (r.station_number = 1 AND r.pollutant = 'pm10' AND r.city_number % 2 = 1))
+        AND (copies.copy_number = 0
+             OR (r.station_number = 1 AND r.pollutant = 'pm10' AND r.city_number % 2 = 1))
     ORDER BY r.station_id, r.year
     """)
     eea_root = root / "eea_air"
-    files = con.sql('SELECT DISTINCT station_id, year, "Countrycode" FROM demo_eea_rows ORDER BY ALL').fetchall()
+    files = con.sql(
+        'SELECT DISTINCT station_id, year, "Countrycode" FROM demo_eea_rows ORDER BY ALL'
+    ).fetchall()
     for station_id, year, iso2 in files:
         target = eea_root / str(year) / f"{iso2}_{station_id}_{year}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -311,7 +349,7 @@ def _write_openaq(con: duckdb.DuckDBPyConnection, root: Path, stations: list[dic
                 round(r.value_ug_m3 * s.from_ug_m3, s.decimals) AS value,
                 r.is_flagged_invalid AS has_flags
             FROM demo_readings AS r
-            JOIN (VALUES {_values(sensors, columns)}) AS s({', '.join(columns)})
+            JOIN (VALUES {_values(sensors, columns)}) AS s({", ".join(columns)})
                 ON r.location_id = s.location_id AND r.pollutant = s.pollutant
             WHERE r.source = 'openaq_air'
             ORDER BY s.sensor_id, datetime_utc
@@ -319,10 +357,15 @@ def _write_openaq(con: duckdb.DuckDBPyConnection, root: Path, stations: list[dic
         """)
     units_by_sensor = {sensor["sensor_id"]: sensor["unit"] for sensor in sensors}
     locations = [_location(s, units_by_sensor) for s in openaq_stations]
-    (openaq_root / "locations.json").write_text(json.dumps(locations, ensure_ascii=False, indent=1) + "\n",
-                                                encoding="utf-8")
+    (openaq_root / "locations.json").write_text(
+        json.dumps(locations, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
     _write_stations_csv(openaq_root / "stations.csv", openaq_stations)
-    rows = con.sql(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchone()[0] if sensors else 0
+    rows = (
+        con.sql(f"SELECT count(*) FROM read_parquet({sql_literal(str(target))})").fetchone()[0]
+        if sensors
+        else 0
+    )
     return {"openaq_locations": len(locations), "openaq_sensors": len(sensors), "openaq_measurements": rows}
 
 
@@ -333,11 +376,13 @@ def _location(station: dict, units_by_sensor: dict[int, str]) -> dict:
     for index, (pollutant, _, _, parameter_id, display) in enumerate(POLLUTANTS, start=1):
         sensor_id = station["location_id"] * 10 + index
         unit = units_by_sensor[sensor_id]
-        sensors.append({
-            "id": sensor_id,
-            "name": f"{pollutant} {unit}",
-            "parameter": {"id": parameter_id, "name": pollutant, "units": unit, "displayName": display},
-        })
+        sensors.append(
+            {
+                "id": sensor_id,
+                "name": f"{pollutant} {unit}",
+                "parameter": {"id": parameter_id, "name": pollutant, "units": unit, "displayName": display},
+            }
+        )
     return {
         "id": station["location_id"],
         "name": f"{station['city_name']} {kind} (demo)",
@@ -369,7 +414,7 @@ def generate(
     stations_per_city: int = 2,
     seed: int = 37,
 ) -> dict[str, Any]:
-    """Write the demo feeds below `{home}/feeds/demo/` (replacing earlier demo files) and say what was made."""
+    """Write the demo feeds below `{home}/feeds/demo/` (replacing earlier ones); returns what was made."""
     started = time.perf_counter()
     years = tuple(sorted(set(years)))
     if not years or stations_per_city < 1:

@@ -85,13 +85,17 @@ def _header(payload: LandedPayload, feed: Feed) -> tuple[str, ...]:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FeedError(
-            feed.feed_id, "the header is not UTF-8 text", where=f"{payload.path} line 1",
+            feed.feed_id,
+            "the header is not UTF-8 text",
+            where=f"{payload.path} line 1",
             action="the file is not an e-Reporting CSV (binary, or another encoding); check the source",
         ) from exc
     header = tuple(name.strip() for name in next(csv.reader(io.StringIO(text)), []))
     if not header:
         raise FeedError(
-            feed.feed_id, "empty file", where=str(payload.path),
+            feed.feed_id,
+            "empty file",
+            where=str(payload.path),
             action="the download was cut off; fetch the period again",
         )
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
@@ -107,7 +111,8 @@ def _header(payload: LandedPayload, feed: Feed) -> tuple[str, ...]:
 
 def _empty_sql() -> str:
     columns = [f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS]
-    return f"SELECT {', '.join(columns)}, NULL::INTEGER AS verification, NULL::VARCHAR AS sampling_process LIMIT 0"
+    extras = "NULL::INTEGER AS verification, NULL::VARCHAR AS sampling_process"
+    return f"SELECT {', '.join(columns)}, {extras} LIMIT 0"
 
 
 def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> str:
@@ -131,14 +136,17 @@ def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> 
         nullif(concat_ws('; ',
             CASE WHEN station_id IS NULL THEN 'no AirQualityStationEoICode' END,
             CASE WHEN eea_pollutants.pollutant IS NULL
-                THEN 'AirPollutant ' || coalesce(air_pollutant, '(empty)') || ' is not PM10, PM2.5 or NO2' END,
+                THEN 'AirPollutant ' || coalesce(air_pollutant, '(empty)')
+                    || ' is not PM10, PM2.5 or NO2' END,
             CASE WHEN begins_at IS NULL
                 THEN 'unreadable DatetimeBegin ' || coalesce(datetime_begin, '(empty)') END,
             CASE WHEN coalesce(trim("AveragingTime"), '') <> 'hour'
                 THEN 'AveragingTime ' || coalesce("AveragingTime", '(empty)') || ' is not hour' END,
-            CASE WHEN concentration_text IS NOT NULL AND (concentration_value IS NULL OR NOT isfinite(concentration_value))
+            CASE WHEN concentration_text IS NOT NULL
+                    AND (concentration_value IS NULL OR NOT isfinite(concentration_value))
                 THEN 'unreadable Concentration ' || concentration_text END,
-            CASE WHEN concentration_text IS NULL AND validity_flag > 0 THEN 'valid-flagged hour without Concentration' END,
+            CASE WHEN concentration_text IS NULL AND validity_flag > 0
+                THEN 'valid-flagged hour without Concentration' END,
             CASE WHEN validity_flag IS NULL THEN 'unreadable Validity ' || coalesce("Validity", '(empty)') END
         ), '') AS row_error,
         try_cast("Verification" AS INTEGER) AS verification,
@@ -161,7 +169,8 @@ def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> 
         )
     ) AS cells
     LEFT JOIN (VALUES {hashes}) AS payload_hashes(filename, payload_sha256) USING (filename)
-    LEFT JOIN (VALUES {pollutants}) AS eea_pollutants(eea_name, pollutant) ON cells.air_pollutant = eea_pollutants.eea_name
+    LEFT JOIN (VALUES {pollutants}) AS eea_pollutants(eea_name, pollutant)
+        ON cells.air_pollutant = eea_pollutants.eea_name
     """
 
 

@@ -32,6 +32,12 @@ from citypeers.registry import Feed
 _SENSORS_PATH = re.compile(r"/locations/(\d+)/sensors(?:\?|$)")
 _MEASUREMENTS_PATH = re.compile(r"/sensors/(\d+)/measurements(?:\?|$)")
 _MAX_PAGES = 100_000
+# period.datetimeFrom.utc as a UTC TIMESTAMP; read with its offset when it has one ("Z", "+00:00"),
+# else as UTC, never in the session's time zone.
+_UTC_SQL = """CASE
+    WHEN regexp_matches(result ->> '$.period.datetimeFrom.utc', '(Z|[+-]\\d\\d:?\\d\\d)$')
+        THEN timezone('UTC', try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ))
+    ELSE try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMP) END"""
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
@@ -55,40 +61,53 @@ def _session(feed: Feed) -> requests.Session:
         key = os.environ.get(str(key_env))
         if not key:
             raise FeedError(
-                feed.feed_id, f"environment variable {key_env} (the API key) is not set",
+                feed.feed_id,
+                f"environment variable {key_env} (the API key) is not set",
                 action=f"export {key_env}=<your OpenAQ API key>, or remove api_key_env from the feed",
             )
         session.headers["X-API-Key"] = key
     return session
 
 
-def _get_page(session: requests.Session, url: str, params: dict[str, Any], feed: Feed) -> tuple[Payload, list]:
+def _get_page(
+    session: requests.Session, url: str, params: dict[str, Any], feed: Feed
+) -> tuple[Payload, list]:
     timeout = float(feed.options.get("timeout_seconds", 60))
     try:
         response = session.get(url, params=params, timeout=timeout)
     except requests.RequestException as exc:
         raise FeedError(
-            feed.feed_id, f"request failed: {exc.__class__.__name__}: {exc}", where=url,
+            feed.feed_id,
+            f"request failed: {exc.__class__.__name__}: {exc}",
+            where=url,
             action="check that the API is reachable (for the demo feed run `citypeers openaq-serve`)",
         ) from exc
     if response.status_code != 200:
         raise FeedError(
-            feed.feed_id, f"HTTP {response.status_code}: {response.text[:200]}", where=response.url,
+            feed.feed_id,
+            f"HTTP {response.status_code}: {response.text[:200]}",
+            where=response.url,
             action="check the location id and the API key; retry later if the API is rate limiting",
         )
     try:
         results = json.loads(response.content)["results"]
     except (ValueError, KeyError, TypeError) as exc:
         raise FeedError(
-            feed.feed_id, f"the response is not an OpenAQ page ({exc.__class__.__name__}: {exc})",
-            where=response.url, action="retry the period; if it persists the API changed its format",
+            feed.feed_id,
+            f"the response is not an OpenAQ page ({exc.__class__.__name__}: {exc})",
+            where=response.url,
+            action="retry the period; if it persists the API changed its format",
         ) from exc
     if not isinstance(results, list):
-        raise FeedError(feed.feed_id, "'results' is not a list", where=response.url, action="retry the period")
+        raise FeedError(
+            feed.feed_id, "'results' is not a list", where=response.url, action="retry the period"
+        )
     return Payload(content=response.content, suffix=".json", request=response.url), results
 
 
-def _pages(session: requests.Session, url: str, params: dict[str, Any], feed: Feed) -> list[tuple[Payload, list]]:
+def _pages(
+    session: requests.Session, url: str, params: dict[str, Any], feed: Feed
+) -> list[tuple[Payload, list]]:
     """Every page of one listing, until a page holds fewer results than the limit."""
     limit = int(feed.options.get("page_limit", 1000))
     pages = []
@@ -108,7 +127,8 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     """Sensors pages of every station, then every measurements page of its PM2.5, PM10 and NO₂ sensors."""
     if not feed.stations:
         raise FeedError(
-            feed.feed_id, "no stations (OpenAQ location ids) to fetch",
+            feed.feed_id,
+            "no stations (OpenAQ location ids) to fetch",
             action="add `stations` or `stations_file` (station_id = OpenAQ location id, city_id) to the feed",
         )
     base = feed.resolved_location().rstrip("/")
@@ -122,7 +142,8 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
                 sensor.get("id")
                 for _, results in sensor_pages
                 for sensor in results
-                if isinstance(sensor, dict) and (sensor.get("parameter") or {}).get("name") in units.POLLUTANTS
+                if isinstance(sensor, dict)
+                and (sensor.get("parameter") or {}).get("name") in units.POLLUTANTS
             ]
             for sensor_id in sensor_ids:
                 pages = _pages(session, f"{base}/sensors/{sensor_id}/measurements", window, feed)
@@ -139,7 +160,9 @@ def _sensors(payloads: list[LandedPayload], feed: Feed) -> dict[int, tuple[str, 
             parameter = sensor.get("parameter") if isinstance(sensor, dict) else None
             if not isinstance(sensor, dict) or "id" not in sensor or not isinstance(parameter, dict):
                 raise FeedError(
-                    feed.feed_id, "a sensor without id or parameter", where=f"{payload.path} results[{index}]",
+                    feed.feed_id,
+                    "a sensor without id or parameter",
+                    where=f"{payload.path} results[{index}]",
                     action="re-fetch the period; if it persists the API changed its format",
                 )
             sensors[int(sensor["id"])] = (location_id, parameter.get("name"), parameter.get("units"))
@@ -152,14 +175,17 @@ def _results(payload: LandedPayload, feed: Feed) -> list:
     except ValueError as exc:
         position = f" line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise FeedError(
-            feed.feed_id, f"malformed JSON ({exc.__class__.__name__}: {exc})",
+            feed.feed_id,
+            f"malformed JSON ({exc.__class__.__name__}: {exc})",
             where=f"{payload.path}{position} (request {payload.request})",
             action="the response was cut off or is not JSON; fetch the period again",
         ) from exc
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, list):
         raise FeedError(
-            feed.feed_id, "no 'results' list", where=f"{payload.path} (request {payload.request})",
+            feed.feed_id,
+            "no 'results' list",
+            where=f"{payload.path} (request {payload.request})",
             action="the response is not an OpenAQ v3 page; check the feed's location",
         )
     return results
@@ -177,71 +203,83 @@ def parse(
             measurement_pages.append(payload)
         else:
             raise FeedError(
-                feed.feed_id, "a payload that is neither a sensors nor a measurements page",
+                feed.feed_id,
+                "a payload that is neither a sensors nor a measurements page",
                 where=f"{payload.path} (request {payload.request})",
                 action="land only what openaq_air.fetch returned for the period",
             )
     sensors = _sensors(sensor_pages, feed)
     table = new_table_name("openaq_air_rows")
-    if measurement_pages:
-        _check_pages(con, measurement_pages, sensors, feed)
-        con.execute(f"CREATE TEMP TABLE {table} AS {_source_rows_sql(measurement_pages, sensors)}")
-    else:
+    if not measurement_pages:
         columns = ", ".join(f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS)
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT {columns} LIMIT 0")
+        return finish_air_rows(con, table, feed, interval)
+    _check_pages(con, measurement_pages, sensors, feed)
+    con.execute(f"CREATE TEMP TABLE {table} AS {_source_rows_sql(measurement_pages, sensors)}")
+    _check_required_fields(con, table, measurement_pages, feed)
     return finish_air_rows(con, table, feed, interval)
 
 
+def _sensor_of(measurements_page: LandedPayload) -> int:
+    """A measurements page does not name its sensor; its request URL does."""
+    return int(_MEASUREMENTS_PATH.search(measurements_page.request).group(1))
+
+
 def _files_sql(pages: list[LandedPayload]) -> str:
-    return "[" + ", ".join(sql_literal(str(page.path)) for page in pages) + "]"
+    unique_paths = dict.fromkeys(str(page.path) for page in pages)
+    return "[" + ", ".join(sql_literal(path) for path in unique_paths) + "]"
 
 
 def _check_pages(
     con: duckdb.DuckDBPyConnection, pages: list[LandedPayload], sensors: dict, feed: Feed
 ) -> None:
-    """Whole-page problems, found in one DuckDB pass: bad JSON, no results, a result without its
-    time or value, or a sensor that no landed sensors page lists."""
-    by_file = {str(page.path): page for page in pages}
+    """Whole-page problems before reading rows: a sensor no landed sensors page lists, bad JSON,
+    or no `results` list."""
     for page in pages:
-        sensor_id = int(_MEASUREMENTS_PATH.search(page.request).group(1))
+        sensor_id = _sensor_of(page)
         if sensor_id not in sensors:
             raise FeedError(
-                feed.feed_id, f"measurements of sensor {sensor_id}, which no landed sensors page lists",
+                feed.feed_id,
+                f"measurements of sensor {sensor_id}, which no landed sensors page lists",
                 where=f"{page.path} (request {page.request})",
                 action="re-fetch the whole period so its sensors pages are landed with its measurements",
             )
     broken = con.sql(f"""
         SELECT filename FROM read_text({_files_sql(pages)})
-        WHERE CASE WHEN json_valid(content) THEN json_type(content::JSON -> 'results') END IS DISTINCT FROM 'ARRAY'
+        WHERE CASE WHEN json_valid(content) THEN json_type(content::JSON -> 'results') END
+            IS DISTINCT FROM 'ARRAY'
         ORDER BY filename LIMIT 1
     """).fetchone()
     if broken:
-        _results(by_file[broken[0]], feed)  # raises the precise error
+        by_file = {str(page.path): page for page in pages}
+        _results(by_file[broken[0]], feed)  # raises the precise error, with line and column
+        raise FeedError(feed.feed_id, "unreadable page", where=broken[0], action="fetch the period again")
+
+
+def _check_required_fields(
+    con: duckdb.DuckDBPyConnection, table: str, pages: list[LandedPayload], feed: Feed
+) -> None:
+    """A measurement without its time or its value key is a broken page, not a broken row."""
     missing = con.sql(f"""
-        SELECT filename, result_number - 1 AS result_index,
-            CASE WHEN (result ->> '$.period.datetimeFrom.utc') IS NULL THEN 'period.datetimeFrom.utc'
-                 WHEN (result ->> '$.period.datetimeFrom.local') IS NULL THEN 'period.datetimeFrom.local'
-                 ELSE 'value' END AS field
-        FROM read_text({_files_sql(pages)}),
-            unnest(CAST(content::JSON -> 'results' AS JSON[])) WITH ORDINALITY AS results(result, result_number)
-        WHERE (result ->> '$.period.datetimeFrom.utc') IS NULL
-            OR (result ->> '$.period.datetimeFrom.local') IS NULL
-            OR (result -> '$.value') IS NULL
-        ORDER BY filename, result_index LIMIT 1
+        SELECT payload_sha256, source_row, missing_field FROM {table}
+        WHERE missing_field IS NOT NULL ORDER BY payload_sha256, source_row LIMIT 1
     """).fetchone()
     if missing:
-        filename, index, field = missing
+        sha256, index, field = missing
+        page = next(page for page in pages if page.sha256 == sha256)
         raise FeedError(
-            feed.feed_id, f"a measurement without {field}",
-            where=f"{filename} results[{index}].{field} (request {by_file[filename].request})",
+            feed.feed_id,
+            f"a measurement without {field}",
+            where=f"{page.path} results[{index}].{field} (request {page.request})",
             action="the API changed its format or the response is damaged; fetch the period again",
         )
 
 
-def _source_rows_sql(pages: list[LandedPayload], sensors: dict[int, tuple[str, str | None, str | None]]) -> str:
+def _source_rows_sql(
+    pages: list[LandedPayload], sensors: dict[int, tuple[str, str | None, str | None]]
+) -> str:
     page_values = ", ".join(
-        f"({sql_literal(str(p.path))}, {sql_literal(p.sha256)}, {_MEASUREMENTS_PATH.search(p.request).group(1)})"
-        for p in pages
+        f"({sql_literal(str(page.path))}, {sql_literal(page.sha256)}, {_sensor_of(page)})" for page in pages
     )
     sensor_values = ", ".join(
         f"({sensor_id}, {sql_literal(location)}, {sql_literal(name)}, {sql_literal(unit)})"
@@ -252,7 +290,7 @@ def _source_rows_sql(pages: list[LandedPayload], sensors: dict[int, tuple[str, s
     SELECT
         sensors.location_id AS station_id,
         coalesce(result ->> '$.parameter.name', sensors.parameter_name) AS pollutant,
-        timezone('UTC', try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ)) AS measured_at_utc,
+        {_UTC_SQL} AS measured_at_utc,
         try_cast(left(result ->> '$.period.datetimeFrom.local', 10) AS DATE) AS local_date,
         try_cast(result ->> '$.value' AS DOUBLE) AS source_value,
         coalesce(result ->> '$.parameter.units', sensors.parameter_units) AS source_unit,
@@ -263,18 +301,27 @@ def _source_rows_sql(pages: list[LandedPayload], sensors: dict[int, tuple[str, s
             CASE WHEN coalesce(result ->> '$.parameter.name', sensors.parameter_name) NOT IN ({pollutants})
                 THEN 'parameter ' || coalesce(result ->> '$.parameter.name', sensors.parameter_name)
                     || ' is not pm25, pm10 or no2' END,
-            CASE WHEN try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ) IS NULL
+            CASE WHEN {_UTC_SQL} IS NULL
                 THEN 'unreadable period.datetimeFrom.utc ' || (result ->> '$.period.datetimeFrom.utc') END,
             CASE WHEN try_cast(left(result ->> '$.period.datetimeFrom.local', 10) AS DATE) IS NULL
-                THEN 'unreadable period.datetimeFrom.local ' || (result ->> '$.period.datetimeFrom.local') END,
+                THEN 'unreadable period.datetimeFrom.local '
+                    || (result ->> '$.period.datetimeFrom.local') END,
             CASE WHEN json_type(result -> '$.value') = 'NULL' THEN 'no value' END,
             CASE WHEN json_type(result -> '$.value') <> 'NULL'
                     AND NOT coalesce(isfinite(try_cast(result ->> '$.value' AS DOUBLE)), false)
                 THEN 'unreadable value ' || (result ->> '$.value') END
-        ), '') AS row_error
-    FROM read_text({_files_sql(pages)}) AS texts
-    JOIN (VALUES {page_values}) AS pages(filename, payload_sha256, sensor_id) ON texts.filename = pages.filename
+        ), '') AS row_error,
+        CASE WHEN (result ->> '$.period.datetimeFrom.utc') IS NULL THEN 'period.datetimeFrom.utc'
+             WHEN (result ->> '$.period.datetimeFrom.local') IS NULL THEN 'period.datetimeFrom.local'
+             WHEN (result -> '$.value') IS NULL THEN 'value' END AS missing_field
+    FROM (
+        SELECT filename, unnest(results) AS result, generate_subscripts(results, 1) AS result_number
+        FROM (
+            SELECT filename, CAST(content::JSON -> 'results' AS JSON[]) AS results
+            FROM read_text({_files_sql(pages)})
+        )
+    ) AS page_results
+    JOIN (VALUES {page_values}) AS pages(filename, payload_sha256, sensor_id) USING (filename)
     JOIN (VALUES {sensor_values}) AS sensors(sensor_id, location_id, parameter_name, parameter_units)
         ON pages.sensor_id = sensors.sensor_id
-    CROSS JOIN unnest(CAST(texts.content::JSON -> 'results' AS JSON[])) WITH ORDINALITY AS results(result, result_number)
     """
