@@ -21,7 +21,9 @@ YEAR_2013 = Interval.of("2013-01-01", "2014-01-01")
 
 def _feed(location: str | Path = REAL_FILE, stations: dict[str, str] | None = None) -> Feed:
     mapping = {"BETR740": "brussels"} if stations is None else stations
-    return Feed(feed_id="test_eea", source="eea_air", location=str(location), schedule="@yearly", stations=mapping)
+    return Feed(
+        feed_id="test_eea", source="eea_air", location=str(location), schedule="@yearly", stations=mapping
+    )
 
 
 def _land(payloads: list[Payload], folder: Path) -> list[LandedPayload]:
@@ -38,7 +40,9 @@ def _land(payloads: list[Payload], folder: Path) -> list[LandedPayload]:
 
 def _real_lines() -> list[str]:
     if not REAL_FILE.exists():
-        pytest.fail(f"the real EEA file is missing: {REAL_FILE} (the tests need ../shared/data next to the repo)")
+        pytest.fail(
+            f"the real EEA file is missing: {REAL_FILE} (the tests need ../shared/data next to the repo)"
+        )
     return REAL_FILE.read_text(encoding="utf-8").splitlines()
 
 
@@ -196,7 +200,11 @@ def test_unmapped_station_becomes_a_row_with_parse_error_and_no_city(tmp_path):
 
 def test_unreadable_concentration_and_time_become_rows_with_parse_error(tmp_path):
     lines = _real_lines()
-    rows_in = [lines[0], _with(lines[1], Concentration="n/a"), _with(lines[2], DatetimeBegin="30/01/2013 01:00")]
+    rows_in = [
+        lines[0],
+        _with(lines[1], Concentration="n/a"),
+        _with(lines[2], DatetimeBegin="30/01/2013 01:00"),
+    ]
     con, rows = _parse([_write(tmp_path, "cells.csv", rows_in)])
     errors = sorted(e for (e,) in rows.project("parse_error").fetchall())
     assert len(errors) == 2

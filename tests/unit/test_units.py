@@ -26,7 +26,9 @@ def test_no2_ppb_converts_at_20_celsius_and_101_325_kpa():
 
 
 def test_ppm_is_a_thousand_ppb_and_spelling_case_does_not_matter():
-    assert units.conversion_factor("ppm", "no2") == pytest.approx(1000 * units.conversion_factor("PPB", "no2"))
+    assert units.conversion_factor("ppm", "no2") == pytest.approx(
+        1000 * units.conversion_factor("PPB", "no2")
+    )
 
 
 def test_reference_conditions_are_recorded_as_constants():
