@@ -184,3 +184,17 @@ def test_demo_eea_files_parse_cleanly_with_duplicate_processes_collapsed(subset_
 def test_generation_of_the_test_subset_takes_seconds(subset_home):
     _, summary = subset_home
     assert summary["seconds"] < 30 and summary["eea_files"] == 2 * 2 * 3 and summary["openaq_sensors"] == 12
+
+
+def test_each_hour_is_reported_once_per_sampling_process_and_sensor_across_year_boundaries(subset_home):
+    home, _ = subset_home
+    root = home / "feeds" / "demo"
+    eea_repeats, openaq_repeats = duckdb.sql(f"""
+        SELECT
+            (SELECT count(*) - count(DISTINCT (
+                AirQualityStationEoICode, AirPollutant, SamplingProcess, DatetimeBegin))
+             FROM read_csv('{root}/eea_air/*/*.csv', header = true)),
+            (SELECT count(*) - count(DISTINCT (sensor_id, datetime_utc))
+             FROM read_parquet('{root}/openaq_air/measurements.parquet'))
+    """).fetchone()
+    assert (eea_repeats, openaq_repeats) == (0, 0)

@@ -180,11 +180,11 @@ def _build_readings(
     CREATE TABLE demo_station_days AS
     WITH days AS (
         SELECT DISTINCT s.station_id, s.city_id, s.station_number, s.latitude, s.winter_peak, s.gap,
-            h.year, h.local_time::DATE AS local_date
+            h.local_time::DATE AS local_date, year(h.local_time) AS year
         FROM demo_stations AS s JOIN demo_clock_hours AS h USING (clock)
     )
     SELECT
-        station_id, year, local_date,
+        station_id, local_date,
         1 + winter_peak * sign(latitude) * cos(2 * pi() * (dayofyear(local_date) - 15) / 365.25) AS season,
         exp(0.45 * sqrt(-2 * ln(((hash({seed}, city_id, local_date, 'day_u1') % 1000000) + 0.5) / 1e6))
             * cos(2 * pi() * ((hash({seed}, city_id, local_date, 'day_u2') % 1000000) + 0.5) / 1e6)
