@@ -11,6 +11,7 @@ order and types. Keeping that step in one place keeps the two sources' rows comp
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 import duckdb
 
@@ -62,9 +63,10 @@ def new_table_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
-def empty_source_rows_sql() -> str:
-    columns = ", ".join(f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS)
-    return f"SELECT {columns} LIMIT 0"
+def empty_source_rows_sql(*extra_columns: str) -> str:
+    """Zero source rows with the right types, for a period that delivered no payload."""
+    columns = [f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS]
+    return f"SELECT {', '.join([*columns, *extra_columns])} LIMIT 0"
 
 
 def _station_cities_sql(feed: Feed) -> str:
@@ -76,7 +78,7 @@ def _station_cities_sql(feed: Feed) -> str:
     return f"(VALUES {values}) AS station_cities(station_id, city_id)"
 
 
-def _timestamp(moment) -> str:
+def _timestamp(moment: datetime) -> str:
     return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"
 
 
@@ -101,7 +103,7 @@ def finish_air_rows(
         f"AND measured_at_utc < {_timestamp(interval.end)})"
     )
     unmapped = (
-        f"'station ' || coalesce(rows.station_id, '(none)') || "
+        f"'station ' || coalesce(source_rows.station_id, '(none)') || "
         f"{sql_literal(f' is not mapped to a city in feed {feed.feed_id}')}"
     )
     dedupe = ""
@@ -116,21 +118,21 @@ def finish_air_rows(
     return con.sql(f"""
     WITH checked AS (
         SELECT
-            rows.*,
+            source_rows.*,
             coalesce(station_cities.city_id, {sql_literal(feed.city_id)}) AS city_id,
-            rows.source_value * unit_factors.factor AS value,
+            source_rows.source_value * unit_factors.factor AS value,
             {sql_literal(units.CANONICAL_UNIT)} AS unit,
             nullif(concat_ws('; ',
-                rows.row_error,
+                source_rows.row_error,
                 unit_factors.unit_error,
                 CASE WHEN coalesce(station_cities.city_id, {sql_literal(feed.city_id)}) IS NULL
                      THEN {unmapped} END
             ), '') AS parse_error
-        FROM {rows_table} AS rows
-        LEFT JOIN {_station_cities_sql(feed)} ON rows.station_id = station_cities.station_id
+        FROM {rows_table} AS source_rows
+        LEFT JOIN {_station_cities_sql(feed)} ON source_rows.station_id = station_cities.station_id
         LEFT JOIN {units.factor_table_sql(pairs)}
-            ON rows.source_unit IS NOT DISTINCT FROM unit_factors.source_unit
-            AND rows.pollutant IS NOT DISTINCT FROM unit_factors.pollutant
+            ON source_rows.source_unit IS NOT DISTINCT FROM unit_factors.source_unit
+            AND source_rows.pollutant IS NOT DISTINCT FROM unit_factors.pollutant
         WHERE {in_interval}
     ),
     kept AS (

@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from citypeers.errors import FeedError
-from citypeers.feeds import SOURCE_ROW_COLUMNS, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds import empty_source_rows_sql, finish_air_rows, new_table_name, sql_literal
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -43,6 +43,7 @@ REQUIRED_COLUMNS = (
 )
 POLLUTANT_BY_EEA_NAME = {"PM10": "pm10", "PM2.5": "pm25", "NO2": "no2"}
 _DEDUPE_ORDER = "verification ASC NULLS LAST, sampling_process, payload_sha256, source_row"
+_NO_ROWS = empty_source_rows_sql("NULL::INTEGER AS verification", "NULL::VARCHAR AS sampling_process")
 _CSV_OPTIONS = "header = true, auto_detect = false, delim = ',', quote = '\"', escape = '\"', filename = true"
 
 
@@ -71,7 +72,7 @@ def parse(
     selects = [_source_rows_sql(header, group) for header, group in by_header.items()]
     table = new_table_name("eea_air_rows")
     try:
-        con.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(selects) or _empty_sql()}")
+        con.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(selects) or _NO_ROWS}")
     except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
         raise _csv_error(feed, payloads, exc) from exc
     return finish_air_rows(con, table, feed, interval, dedupe_order=_DEDUPE_ORDER)
@@ -107,12 +108,6 @@ def _header(payload: LandedPayload, feed: Feed) -> tuple[str, ...]:
             action="the file is not in the EEA e-Reporting E1a layout; check the feed's location",
         )
     return header
-
-
-def _empty_sql() -> str:
-    columns = [f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS]
-    extras = "NULL::INTEGER AS verification, NULL::VARCHAR AS sampling_process"
-    return f"SELECT {', '.join(columns)}, {extras} LIMIT 0"
 
 
 def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> str:

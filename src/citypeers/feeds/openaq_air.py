@@ -24,7 +24,7 @@ from urllib3.util.retry import Retry
 
 from citypeers import units
 from citypeers.errors import FeedError
-from citypeers.feeds import SOURCE_ROW_COLUMNS, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds import empty_source_rows_sql, finish_air_rows, new_table_name, sql_literal
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -211,8 +211,7 @@ def parse(
     sensors = _sensors(sensor_pages, feed)
     table = new_table_name("openaq_air_rows")
     if not measurement_pages:
-        columns = ", ".join(f"NULL::{sql_type} AS {name}" for name, sql_type in SOURCE_ROW_COLUMNS)
-        con.execute(f"CREATE TEMP TABLE {table} AS SELECT {columns} LIMIT 0")
+        con.execute(f"CREATE TEMP TABLE {table} AS {empty_source_rows_sql()}")
         return finish_air_rows(con, table, feed, interval)
     _check_pages(con, measurement_pages, sensors, feed)
     con.execute(f"CREATE TEMP TABLE {table} AS {_source_rows_sql(measurement_pages, sensors)}")
