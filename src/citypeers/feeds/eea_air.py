@@ -113,9 +113,10 @@ def _header(payload: LandedPayload, feed: Feed) -> tuple[str, ...]:
 def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> str:
     """One SELECT over files that share a header: every column read as text, then cast, so a bad
     cell becomes a row error instead of failing the whole file."""
-    files = "[" + ", ".join(sql_literal(str(p.path)) for p in payloads) + "]"
+    by_path = {str(p.path): p.sha256 for p in payloads}  # identical payloads land at one path: read it once
+    files = "[" + ", ".join(sql_literal(path) for path in by_path) + "]"
     columns = "{" + ", ".join(f"{sql_literal(name)}: 'VARCHAR'" for name in header) + "}"
-    hashes = ", ".join(f"({sql_literal(str(p.path))}, {sql_literal(p.sha256)})" for p in payloads)
+    hashes = ", ".join(f"({sql_literal(path)}, {sql_literal(sha256)})" for path, sha256 in by_path.items())
     pollutants = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in POLLUTANT_BY_EEA_NAME.items())
     return f"""
     SELECT
