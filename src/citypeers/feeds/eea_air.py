@@ -20,6 +20,7 @@ import csv
 import glob
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -48,8 +49,13 @@ _CSV_OPTIONS = "header = true, auto_detect = false, delim = ',', quote = '\"', e
 
 
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
-    """Every file matching the location for each year of the interval, in path order."""
-    patterns = [feed.resolved_location(year=year) for year in interval.years()]
+    """Every file matching the location for each year of the interval, in path order.
+
+    Files are per year in the station's local time, so the first UTC hours of a year sit in the
+    previous year's file: the years of the interval widened by a day are read, and parse keeps
+    only the interval's hours."""
+    widened = Interval.of(interval.start - timedelta(days=1), interval.end + timedelta(days=1))
+    patterns = [feed.resolved_location(year=year) for year in widened.years()]
     paths = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
     if not paths:
         raise FeedError(
