@@ -39,7 +39,9 @@ def test_marts_hold_every_city_and_year_the_feeds_sent(published_home):
     assert cities == set(E2E_CITIES)
     years = {row[0] for row in query(published_home, "select distinct year from fct_city_indicator_annual")}
     assert years == {2023, 2024, 2025}
-    indicators = {row[0] for row in query(published_home, "select distinct indicator_code from fct_city_indicator_annual")}
+    indicators = {
+        row[0] for row in query(published_home, "select distinct indicator_code from fct_city_indicator_annual")
+    }
     assert indicators == {"pm25_annual_mean", "pm10_annual_mean", "no2_annual_mean"}
     (rows,) = query(published_home, "select count(*) from fct_city_indicator_annual")[0]
     assert rows == len(E2E_CITIES) * 3 * 3
