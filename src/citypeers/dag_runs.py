@@ -23,8 +23,12 @@ PRESETS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 
            "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@hourly": "0 * * * *"}
 
 
-def interval_starts(schedule: str, start_date: str, until: str) -> list[datetime]:
-    """Logical dates (= data interval starts) of every complete interval from start to until."""
+def interval_ends(schedule: str, start_date: str, until: str) -> list[datetime]:
+    """The end of every complete interval from start_date to until.
+
+    `airflow dags test <dag> <date>` on a data-interval timetable runs the interval that ENDS
+    at <date> (Airflow 3 infers a manual run's interval backwards), so these are the dates to
+    pass to run each interval exactly once."""
     expression = PRESETS.get(schedule, schedule)
     first, last = datetime.fromisoformat(start_date), datetime.fromisoformat(until)
     cron = croniter(expression, first)
@@ -34,26 +38,26 @@ def interval_starts(schedule: str, start_date: str, until: str) -> list[datetime
         if moment > last:
             break
         starts.append(moment)
-    # the last start's interval must also end by `until`
-    return [s for s in starts if croniter(expression, s).get_next(datetime) <= last]
+    ends = [croniter(expression, s).get_next(datetime) for s in starts]
+    return [end for end in ends if end <= last]
 
 
 def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
-def dags_test(dag_id: str, logical_date: datetime) -> None:
+def dags_test(dag_id: str, run_date: datetime) -> None:
     """One real DAG run; raises with the tail of Airflow's output when any task failed."""
     started = time.monotonic()
-    command = [_airflow(), "dags", "test", dag_id, logical_date.strftime("%Y-%m-%dT%H:%M:%S+00:00")]
+    command = [_airflow(), "dags", "test", dag_id, run_date.strftime("%Y-%m-%dT%H:%M:%S+00:00")]
     completed = subprocess.run(command, capture_output=True, text=True)
     output = completed.stdout + completed.stderr
     failed = completed.returncode != 0 or "state=failed" in output.lower() or "dagrunstate.failed" in output.lower()
-    log.info("%s %s %s in %.0f s", dag_id, logical_date.date(), "FAILED" if failed else "ok",
+    log.info("%s %s %s in %.0f s", dag_id, run_date.date(), "FAILED" if failed else "ok",
              time.monotonic() - started)
     if failed:
         tail = "\n".join(output.splitlines()[-60:])
-        raise RuntimeError(f"DAG run {dag_id} @ {logical_date:%Y-%m-%d} failed:\n{tail}")
+        raise RuntimeError(f"DAG run {dag_id} (interval ending {run_date:%Y-%m-%d}) failed:\n{tail}")
 
 
 def run_all(until: str) -> list[tuple[str, datetime]]:
@@ -61,10 +65,10 @@ def run_all(until: str) -> list[tuple[str, datetime]]:
     runs = []
     for source in SOURCES:
         for feed_id, (schedule, start_date) in feed_schedules(source).items():
-            for logical_date in interval_starts(schedule, start_date, until):
-                runs.append((f"ingest__{source}__{feed_id}", logical_date))
+            for run_date in interval_ends(schedule, start_date, until):
+                runs.append((f"ingest__{source}__{feed_id}", run_date))
     runs.append(("transform__warehouse", datetime.fromisoformat(until)))
-    for number, (dag_id, logical_date) in enumerate(runs, start=1):
-        log.info("run %d of %d: %s @ %s", number, len(runs), dag_id, logical_date.date())
-        dags_test(dag_id, logical_date)
+    for number, (dag_id, run_date) in enumerate(runs, start=1):
+        log.info("run %d of %d: %s, interval ending %s", number, len(runs), dag_id, run_date.date())
+        dags_test(dag_id, run_date)
     return runs

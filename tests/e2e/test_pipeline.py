@@ -73,7 +73,7 @@ def test_rerunning_an_interval_changes_nothing(published_home):
     before = mart_snapshot(published_home)
     parsed = published_home / "parsed" / "eea_air" / "demo_europe" / "2024.parquet"
     parsed_rows = duckdb.sql(f"select count(*) from '{parsed}'").fetchone()[0]
-    run([str(BIN / "airflow"), "dags", "test", "ingest__eea_air__demo_europe", "2024-01-01T00:00:00+00:00"], env)
+    run([str(BIN / "airflow"), "dags", "test", "ingest__eea_air__demo_europe", "2025-01-01T00:00:00+00:00"], env)
     run([str(BIN / "citypeers"), "build"], env)
     assert duckdb.sql(f"select count(*) from '{parsed}'").fetchone()[0] == parsed_rows
     assert mart_snapshot(published_home) == before
