@@ -60,7 +60,10 @@ def _derived_secret(purpose: str) -> str:
 GUEST_TOKEN_JWT_SECRET = _derived_secret("guest-token-jwt")
 GLOBAL_ASYNC_QUERIES_JWT_SECRET = _derived_secret("global-async-queries-jwt")
 
-SQLALCHEMY_DATABASE_URI = f"sqlite:///{SUPERSET_HOME / 'superset.db'}?check_same_thread=false"
+# SQLite in SUPERSET_HOME locally; a team deployment (docker-compose) passes its Postgres URI.
+SQLALCHEMY_DATABASE_URI = (
+    os.environ.get("SUPERSET_METADATA_DB_URI") or f"sqlite:///{SUPERSET_HOME / 'superset.db'}?check_same_thread=false"
+)
 SQLALCHEMY_EXAMPLES_URI = None
 UPLOAD_FOLDER = str(SUPERSET_HOME / "uploads")
 FILENAME = str(SUPERSET_HOME / "superset.log")

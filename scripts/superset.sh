@@ -66,6 +66,12 @@ except Exception:
 EOF
 }
 
+admin_exists() {
+  local users
+  users="$("$SUPERSET" fab list-users 2>/dev/null)" || die "superset fab list-users failed"
+  grep -q "username:$ADMIN_USER " <<<"$users"
+}
+
 print_access() {
   echo "Superset:  $URL  (user: $ADMIN_USER, password in $PASSWORD_FILE)"
 }
@@ -79,22 +85,26 @@ cmd_bootstrap() {
   [[ "$(stat -c %a "$SUPERSET_HOME/secret_key")" == 600 ]] \
     || die "$SUPERSET_HOME/secret_key must be mode 0600"
 
+  local generated=no
   if [[ ! -s "$PASSWORD_FILE" ]]; then
     (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(18))' >"$PASSWORD_FILE.tmp")
     mv "$PASSWORD_FILE.tmp" "$PASSWORD_FILE"
+    generated=yes
     echo "generated the admin password in $PASSWORD_FILE"
   fi
   chmod 600 "$PASSWORD_FILE"
-  if "$SUPERSET" fab list-users 2>/dev/null | grep -q "username:$ADMIN_USER "; then
-    echo "admin user exists; its password is the one in $PASSWORD_FILE"
-  else
-    # The password goes through stdin (click prompts), never on a command line that ps shows.
-    local password
-    password="$(cat "$PASSWORD_FILE")"
+  # Passwords go through stdin (click prompts), never on a command line that ps shows.
+  local password
+  password="$(cat "$PASSWORD_FILE")"
+  if ! admin_exists; then
     printf '%s\n%s\n' "$password" "$password" | "$SUPERSET" fab create-admin \
       --username "$ADMIN_USER" --firstname citypeers --lastname admin --email admin@citypeers.invalid
-    "$SUPERSET" fab list-users 2>/dev/null | grep -q "username:$ADMIN_USER " \
-      || die "could not create the admin user (see the output above)"
+    admin_exists || die "could not create the admin user (see the output above)"
+  elif [[ $generated == yes ]]; then
+    # The metadata DB outlived its password file: the file is the truth, so reset to it.
+    printf '%s\n%s\n' "$password" "$password" | "$SUPERSET" fab reset-password --username "$ADMIN_USER"
+  else
+    echo "admin user exists; its password is the one in $PASSWORD_FILE"
   fi
   "$SUPERSET" init
   echo "bootstrap done in $SUPERSET_HOME"
@@ -139,7 +149,7 @@ cmd_start() {
     --workers "$SUPERSET_WORKERS" --worker-class gthread --threads 4 \
     --timeout 120 --graceful-timeout 20 \
     --limit-request-line 0 --limit-request-field_size 0 \
-    --pid "$PID_FILE" \
+    --pid "$PID_FILE" --no-control-socket \
     --access-logfile "$ACCESS_LOG_FILE" --error-logfile "$LOG_FILE" --capture-output \
     "superset.app:create_app()" </dev/null >>"$LOG_FILE" 2>&1 &
   local launcher=$! waited=0

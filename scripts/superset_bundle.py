@@ -77,9 +77,7 @@ def parse_assignments(assignments: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("tree", type=Path, help="the export tree in git (dashboards/)")
     parser.add_argument("out_dir", type=Path, help="where to write the rendered tree (must not exist)")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE")

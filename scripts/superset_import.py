@@ -42,9 +42,7 @@ def import_bundle(bundle: str, username: str) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("bundle", help="ZIP made from the rendered dashboards/ tree")
     parser.add_argument("--username", "-u", required=True, help="the Superset user who owns the assets")
     args = parser.parse_args(argv)

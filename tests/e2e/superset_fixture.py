@@ -129,13 +129,19 @@ def superset_server(published_home: Path) -> Iterator[SupersetServer]:
 
 
 @pytest.fixture(scope="session")
-def chromium_browser() -> Iterator[Browser]:
-    """Headless Debian Chromium; playwright's launch() gives it a fresh temporary profile."""
+def chromium_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    """Headless Debian Chromium with a fresh profile (playwright's launch() makes a temporary one).
+
+    XDG_CONFIG_HOME and XDG_CACHE_HOME point into the test's temporary directory too, so
+    Chromium leaves nothing in the home directory.
+    """
     require_superset_stack()
     from playwright.sync_api import sync_playwright
 
+    xdg = tmp_path_factory.mktemp("chromium_xdg")
+    env = os.environ | {"XDG_CONFIG_HOME": str(xdg / "config"), "XDG_CACHE_HOME": str(xdg / "cache")}
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
         try:
             yield browser
         finally:
@@ -250,9 +256,7 @@ def fake_fact_rows(cities: list[dict[str, str]]) -> list[tuple]:
         for code, (name, _pollutant, factor, ladder) in FAKE_INDICATORS.items():
             guideline = ladder[-1][2]
             for step, year in enumerate(FAKE_YEARS):
-                value = round(
-                    base * factor * (1 - 0.04 * step) * (0.9 + 0.2 * _unit_interval(city, code, year)), 1
-                )
+                value = round(base * factor * (1 - 0.04 * step) * (0.9 + 0.2 * _unit_interval(city, code, year)), 1)
                 valid_day_share = round(0.62 + 0.37 * _unit_interval("days", city["city_id"], code, year), 3)
                 meets_rule = valid_day_share >= 0.75
                 met = [target for target in ladder if value <= target[2]]
