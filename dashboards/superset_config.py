@@ -66,7 +66,6 @@ SQLALCHEMY_DATABASE_URI = (
 )
 SQLALCHEMY_EXAMPLES_URI = None
 UPLOAD_FOLDER = str(SUPERSET_HOME / "uploads")
-FILENAME = str(SUPERSET_HOME / "superset.log")
 
 APP_NAME = "citypeers"
 

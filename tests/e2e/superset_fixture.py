@@ -95,8 +95,9 @@ def run_superset_sh(command: str, env: dict[str, str], timeout: int) -> float:
 
 
 @pytest.fixture(scope="session")
-def superset_server(published_home: Path) -> Iterator[SupersetServer]:
-    require_superset_stack()
+def superset_server(request: pytest.FixtureRequest) -> Iterator[SupersetServer]:
+    require_superset_stack()  # before published_home, which may run the whole pipeline first
+    published_home: Path = request.getfixturevalue("published_home")
     serving_db = published_home / "warehouse" / "citypeers.duckdb"
     assert serving_db.is_file(), f"published_home has no serving warehouse at {serving_db}"
     port = free_port()

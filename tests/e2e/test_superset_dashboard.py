@@ -49,6 +49,7 @@ ALL_CHARTS_SETTLED_JS = """
   return Array.from(holders).every((holder) => {
     if (holder.querySelector("[data-test='loading-indicator'], .loading")) return false;
     if (holder.querySelector("[role='alert'], .ant-alert-error, [data-test='error-message']")) return true;
+    if (holder.innerText.includes("No results")) return true;
     return !!holder.closest("[data-test-chart-id]") && !!holder.querySelector("canvas, tbody tr");
   });
 }
@@ -90,7 +91,9 @@ class RenderedDashboard:
     load_seconds: float = 0.0
 
     def results_of(self, viz_type: str) -> list[dict]:
-        return self.chart_results[self.charts[viz_type]["id"]]
+        chart = self.charts[viz_type]
+        assert chart["id"] in self.chart_results, f"{chart['slice_name']} got no data: {self.failed_chart_requests}"
+        return self.chart_results[chart["id"]]
 
     def chart(self, viz_type: str):
         return self.page.locator(f"[data-test-chart-id='{self.charts[viz_type]['id']}']")
