@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, AssetAny, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
 from citypeers import paths
 from citypeers.registry import SOURCES
@@ -65,10 +65,18 @@ def transform__warehouse():
             target_name="build",
             profiles_yml_filepath=DBT_PROJECT / "profiles.yml",
         ),
+        # Each node runs `dbt build` with only its own tests (cautious); a test of several models
+        # (relationships) gets its own task after all of them.
         execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL, invocation_mode=InvocationMode.DBT_RUNNER
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.DBT_RUNNER,
+            test_indirect_selection=TestIndirectSelection.CAUTIOUS,
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.BUILD),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
+        ),
         operator_args={"install_deps": False, "pool": WRITER_POOL},
     )
 

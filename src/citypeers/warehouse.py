@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,10 @@ def run_dbt(*args: str) -> None:
 def _close_dbt_duckdb() -> None:
     """dbt-duckdb keeps one DuckDB instance open per process after a run (a class attribute of
     its connection manager, dbt-duckdb 1.11); close it so this process can check and publish
-    the build file. In the DAG each dbt node runs in its own task process, so only the CLI needs it."""
+    the build file. Needed wherever dbt ran in the same process: `citypeers build`, and
+    `airflow dags test`, which runs every task in one process."""
+    if "dbt.adapters.duckdb.connections" not in sys.modules:
+        return
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     with DuckDBConnectionManager._LOCK:
@@ -77,6 +81,7 @@ def validate_marts() -> dict[str, Any]:
     """The GX gate on the marts in the build file; raises before anything is published."""
     from citypeers.validation import load_suite, validate_frame
 
+    _close_dbt_duckdb()
     build = paths.build_db()
     summary = {}
     with duckdb.connect(str(build), read_only=True) as con:
@@ -108,6 +113,7 @@ def publish() -> dict[str, Any]:
     build, serving = paths.build_db(), paths.serving_db()
     if not build.exists():
         raise ContractError(f"no build file at {build}: run the build before publishing")
+    _close_dbt_duckdb()
     with duckdb.connect(str(build)) as con:
         con.execute("checkpoint")
     _fsync(build)
