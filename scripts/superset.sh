@@ -47,19 +47,27 @@ require_venv() {
 }
 
 require_bootstrap() {
-  [[ -s "$SUPERSET_HOME/superset.db" && -s "$PASSWORD_FILE" ]] \
+  [[ -s "$SUPERSET_HOME/secret_key" && -s "$PASSWORD_FILE" ]] \
     || die "Superset is not bootstrapped in $SUPERSET_HOME: run 'scripts/superset.sh bootstrap' first"
 }
 
+# True when the pid file names a live gunicorn that was started with this pid file (a stale
+# file after a reboot may name an unrelated process, which 'stop' must never signal).
 pid_alive() {
-  [[ -s "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null
+  [[ -s "$PID_FILE" ]] || return 1
+  local pid cmdline
+  pid="$(cat "$PID_FILE")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)" || return 1
+  [[ "$cmdline" == *gunicorn*"--pid $PID_FILE"* ]]
 }
 
 health_ok() {
   "$PY" - "$URL/health" <<'EOF' 2>/dev/null
 import sys, urllib.request
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
 try:
-    with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+    with opener.open(sys.argv[1], timeout=2) as response:
         sys.exit(0 if response.status == 200 and response.read().strip() == b"OK" else 1)
 except Exception:
     sys.exit(1)
