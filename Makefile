@@ -66,21 +66,24 @@ openaq-start: $(PIPELINE)
 openaq-stop:
 	@scripts/openaq.sh stop
 
+superset-start: $(SUPERSET)
+	@scripts/superset.sh bootstrap
+	@scripts/superset.sh import
+	@scripts/superset.sh start
+
 demo: envs system-packages airflow-init
 	@$(ENV) && citypeers demo-data
 	@$(MAKE) --no-print-directory openaq-start
 	@$(ENV) && citypeers run-dags --until $(DEMO_UNTIL)
 	@$(MAKE) --no-print-directory openaq-stop
-	@scripts/superset.sh bootstrap
-	@scripts/superset.sh import
-	@scripts/superset.sh start
+	@$(MAKE) --no-print-directory superset-start
 	@$(ENV) && scripts/demo_summary.sh
 
 test: envs system-packages manifest
 	.venv/bin/python -m pytest
 
 lint: $(PIPELINE)
-	.venv/bin/ruff check src dags tests benchmarks
+	.venv/bin/ruff check src dags tests benchmarks scripts dashboards
 	.venv/bin/sqlfluff lint dbt_project/models
 
 bench: envs manifest

@@ -7,7 +7,7 @@ cat <<TXT
 
 citypeers demo is ready.
 
-  Dashboard    http://127.0.0.1:${port}/superset/dashboard/air-quality/
+  Dashboard    http://127.0.0.1:${port}/superset/dashboard/air-quality-who/
   Superset     http://127.0.0.1:${port}/   user: admin   password: in ${home}/superset/admin_password (only you can read it)
   Warehouse    ${home}/warehouse/citypeers.duckdb   (open read-only: duckdb -readonly, or duckdb.connect(path, read_only=True))
   Landing zone ${home}/landing/   quarantine: ${home}/quarantine/   GX results: ${home}/validation/
