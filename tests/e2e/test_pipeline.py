@@ -62,6 +62,19 @@ def test_both_formats_reach_the_warehouse_in_canonical_units(published_home):
     assert units == {"µg/m³"}
 
 
+def test_city_years_below_the_completeness_rule_are_flagged_not_dropped(published_home):
+    flagged = query(published_home, """
+        select city_id, year, quality_note from fct_city_indicator_annual
+        where quality_flag = 'below_completeness_rule'""")
+    # the demo plants whole city-years with too few valid days (Delhi 2025 among them)
+    assert flagged, "the demo's incomplete city-years must appear, flagged"
+    assert all(note and "rule" in note for _, _, note in flagged)
+    partly = query(published_home, """
+        select count(*) from fct_city_indicator_annual
+        where quality_flag = 'ok' and stations_meeting_rule < station_count""")[0][0]
+    assert partly > 0, "a city-year should be valid from its complete stations when another station fails"
+
+
 def test_targets_are_the_who_ladder(published_home):
     rows = query(published_home, """
         select value, highest_target_met, next_target, gap_to_next_target
