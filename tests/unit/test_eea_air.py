@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import duckdb
@@ -11,9 +10,10 @@ import pytest
 from citypeers import paths
 from citypeers.errors import FeedError
 from citypeers.feeds import PARSED_AIR_COLUMNS, eea_air
-from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.feeds.payloads import LandedPayload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
+from tests.unit.landed import land, landed_file
 
 REAL_FILE = paths.REPO_ROOT.parent / "shared" / "data" / "eea_ereporting" / "BE_5_BETR740_csv_response.csv"
 YEAR_2013 = Interval.of("2013-01-01", "2014-01-01")
@@ -24,18 +24,6 @@ def _feed(location: str | Path = REAL_FILE, stations: dict[str, str] | None = No
     return Feed(
         feed_id="test_eea", source="eea_air", location=str(location), schedule="@yearly", stations=mapping
     )
-
-
-def _land(payloads: list[Payload], folder: Path) -> list[LandedPayload]:
-    """What the landing zone does: keep the bytes under their hash."""
-    folder.mkdir(parents=True, exist_ok=True)
-    landed = []
-    for payload in payloads:
-        sha256 = hashlib.sha256(payload.content).hexdigest()
-        target = folder / f"{sha256}{payload.suffix}"
-        target.write_bytes(payload.content)
-        landed.append(LandedPayload(path=target, sha256=sha256, request=payload.request))
-    return landed
 
 
 def _real_lines() -> list[str]:
@@ -50,7 +38,7 @@ def _write(folder: Path, name: str, lines: list[str]) -> LandedPayload:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return LandedPayload(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), request=str(path))
+    return landed_file(path, str(path))
 
 
 def _with(line: str, **cells: str) -> str:
@@ -70,7 +58,7 @@ def _parse(payloads: list[LandedPayload], feed: Feed | None = None, interval: In
 def real_rows(tmp_path_factory):
     _real_lines()
     feed = _feed()
-    landed = _land(eea_air.fetch(feed, YEAR_2013), tmp_path_factory.mktemp("landing"))
+    landed = land(feed, YEAR_2013, eea_air.fetch(feed, YEAR_2013), tmp_path_factory.mktemp("home"))
     con = duckdb.connect()
     con.register("parsed", eea_air.parse(con, landed, feed, YEAR_2013))
     return con
@@ -132,7 +120,7 @@ def test_source_row_is_the_csv_line_of_the_kept_row(real_rows):
 def test_rows_outside_the_interval_are_left_out(tmp_path):
     feed = _feed()
     march = Interval.of("2013-03-01", "2013-04-01")
-    con, rows = _parse(_land(eea_air.fetch(feed, march), tmp_path), feed, march)
+    con, rows = _parse(land(feed, march, eea_air.fetch(feed, march), tmp_path), feed, march)
     first, last, count = rows.aggregate("min(measured_at_utc), max(measured_at_utc), count(*)").fetchone()
     assert str(first) >= "2013-03-01" and str(last) < "2013-04-01" and 0 < count <= 31 * 24
 

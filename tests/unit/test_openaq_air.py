@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from pathlib import Path
 
@@ -15,9 +14,10 @@ from citypeers.demo import generate
 from citypeers.demo.openaq_server import serve
 from citypeers.errors import FeedError
 from citypeers.feeds import PARSED_AIR_COLUMNS, openaq_air
-from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.feeds.payloads import LandedPayload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
+from tests.unit.landed import land, landed_file
 
 FIXTURES = paths.REPO_ROOT.parent / "shared" / "data" / "openaq_v3_fixtures"
 FIXTURE_DAY = Interval.of("2023-10-16", "2023-10-17")
@@ -35,8 +35,6 @@ def _fixture(name: str) -> Path:
     return path
 
 
-def _landed(path: Path, request: str) -> LandedPayload:
-    return LandedPayload(path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(), request=request)
 
 
 def _measurements_url(sensor_id: int) -> str:
@@ -53,21 +51,12 @@ def _fixture_feed(stations: dict[str, str] | None = None) -> Feed:
     )
 
 
-def _land(payloads: list[Payload], folder: Path) -> list[LandedPayload]:
-    folder.mkdir(parents=True, exist_ok=True)
-    landed = []
-    for payload in payloads:
-        sha256 = hashlib.sha256(payload.content).hexdigest()
-        target = folder / f"{sha256}{payload.suffix}"
-        target.write_bytes(payload.content)
-        landed.append(LandedPayload(path=target, sha256=sha256, request=payload.request))
-    return landed
 
 
 def test_real_fixture_measurements_parse_into_contract_rows():
     payloads = [
-        _landed(_fixture("sensors.json"), SENSORS_URL),
-        _landed(_fixture("measurements.json"), _measurements_url(3920)),
+        landed_file(_fixture("sensors.json"), SENSORS_URL),
+        landed_file(_fixture("measurements.json"), _measurements_url(3920)),
     ]
     con = duckdb.connect()
     rows = openaq_air.parse(con, payloads, _fixture_feed(), FIXTURE_DAY)
@@ -88,7 +77,7 @@ def test_sensor_parameter_and_unit_come_from_the_sensors_page(tmp_path):
     result["value"] = 0.02
     page = tmp_path / "no2.json"
     page.write_text(json.dumps({"meta": {}, "results": [result]}), encoding="utf-8")
-    payloads = [_landed(_fixture("sensors.json"), SENSORS_URL), _landed(page, _measurements_url(3916))]
+    payloads = [landed_file(_fixture("sensors.json"), SENSORS_URL), landed_file(page, _measurements_url(3916))]
     rows = openaq_air.parse(duckdb.connect(), payloads, _fixture_feed(), FIXTURE_DAY)
     pollutant, source_unit, value = rows.project("pollutant, source_unit, value").fetchone()
     assert (pollutant, source_unit) == ("no2", "ppm")
@@ -97,8 +86,8 @@ def test_sensor_parameter_and_unit_come_from_the_sensors_page(tmp_path):
 
 def test_unmapped_location_becomes_a_row_with_parse_error():
     payloads = [
-        _landed(_fixture("sensors.json"), SENSORS_URL),
-        _landed(_fixture("measurements.json"), _measurements_url(3920)),
+        landed_file(_fixture("sensors.json"), SENSORS_URL),
+        landed_file(_fixture("measurements.json"), _measurements_url(3920)),
     ]
     rows = openaq_air.parse(duckdb.connect(), payloads, _fixture_feed({"1": "madrid"}), FIXTURE_DAY)
     assert {r for r in rows.project("city_id, parse_error").fetchall()} == {
@@ -108,8 +97,8 @@ def test_unmapped_location_becomes_a_row_with_parse_error():
 
 def test_measurements_of_an_unlisted_sensor_raise_feed_error():
     payloads = [
-        _landed(_fixture("sensors.json"), SENSORS_URL),
-        _landed(_fixture("measurements.json"), _measurements_url(42)),
+        landed_file(_fixture("sensors.json"), SENSORS_URL),
+        landed_file(_fixture("measurements.json"), _measurements_url(42)),
     ]
     with pytest.raises(FeedError, match="sensor 42, which no landed sensors page lists"):
         openaq_air.parse(duckdb.connect(), payloads, _fixture_feed(), FIXTURE_DAY)
@@ -141,7 +130,7 @@ def fetched(demo_api, tmp_path_factory):
     start = len(server.request_log)
     payloads = openaq_air.fetch(feed, TWO_WEEKS)
     log = list(server.request_log)[start:]
-    return feed, _land(payloads, tmp_path_factory.mktemp("landing")), log
+    return feed, land(feed, TWO_WEEKS, payloads, tmp_path_factory.mktemp("home")), log
 
 
 def test_fetch_pages_through_every_sensor_and_parse_keeps_every_hour(demo_api, fetched):
@@ -203,7 +192,7 @@ def test_measurement_without_value_field_raises_feed_error(fetched, tmp_path):
     del document["results"][3]["value"]
     edited = tmp_path / "no_value.json"
     edited.write_text(json.dumps(document), encoding="utf-8")
-    damaged = [_landed(edited, page.request) if p is page else p for p in landed]
+    damaged = [landed_file(edited, page.request) if p is page else p for p in landed]
     with pytest.raises(FeedError, match="a measurement without value") as raised:
         openaq_air.parse(duckdb.connect(), damaged, feed, TWO_WEEKS)
     assert "results[3].value" in raised.value.where
