@@ -396,3 +396,14 @@ def test_every_superset_duckdb_connection_is_read_only_without_file_access(
             assert "read-only mode" in result, f"{probe}: {result}"
         else:
             assert "file system operations are disabled" in result, f"{probe}: {result}"
+
+
+def test_secret_key_and_admin_password_are_generated_and_private(superset_server: SupersetServer):
+    """No default secret ships: both are generated on first run, readable only by their owner."""
+    for name in ("secret_key", "admin_password"):
+        secret_file = superset_server.home / name
+        assert secret_file.stat().st_mode & 0o777 == 0o600, f"{secret_file} must be mode 0600"
+        assert len(secret_file.read_text().strip()) >= 16
+    config = (superset_fixture.REPO_ROOT / "dashboards" / "superset_config.py").read_text()
+    assert superset_server.password not in config
+    assert (superset_server.home / "secret_key").read_text().strip() not in config
