@@ -103,7 +103,9 @@ def test_rerunning_an_interval_changes_nothing(published_home):
     assert duplicates == 0
 
 
-def _bad_feed_home(published_home: Path, tmp_path: Path, feed_id: str, mutate) -> tuple[dict, Path]:
+def _bad_feed_home(
+    published_home: Path, tmp_path: Path, feed_id: str, mutate, city: str = "city_id: madrid"
+) -> tuple[dict, Path]:
     """A feed registry with one EEA feed whose 2024 file was damaged by `mutate`."""
     source = next((published_home / "feeds" / "demo" / "eea_air" / "2024").glob("*.csv"))
     folder = tmp_path / "bad_feed" / "2024"
@@ -117,7 +119,7 @@ feeds:
     source: eea_air
     location: "{tmp_path}/bad_feed/{{year}}/*.csv"
     schedule: "@yearly"
-    city_id: madrid
+    {city}
 """, encoding="utf-8")
     return environment(published_home, registry), folder / source.name
 
@@ -192,3 +194,17 @@ def test_a_build_killed_midway_leaves_the_serving_file_identical(published_home)
     # and the next build recovers on its own
     run([str(BIN / "citypeers"), "build"], env)
     assert mart_snapshot(published_home) == rows_before
+
+
+def test_a_feed_that_breaks_its_contract_fails_naming_feed_field_and_example(published_home, tmp_path):
+    # the mapping names a station the files do not have: no row can be given a city
+    env, _ = _bad_feed_home(published_home, tmp_path, "unmapped_feed", lambda lines: lines,
+                            city="stations: {NOSUCHSTATION: madrid}")
+    before = sha256(serving(published_home))
+    completed = _ingest(env, "unmapped_feed")
+    assert completed.returncode != 0
+    message = completed.stderr
+    assert "unmapped_feed" in message and "Nothing was published" in message, message
+    assert "station_id" in message and "row " in message, f"no example row in: {message}"
+    assert not (published_home / "parsed" / "eea_air" / "unmapped_feed" / "2024.parquet").exists()
+    assert sha256(serving(published_home)) == before
