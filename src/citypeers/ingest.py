@@ -118,13 +118,17 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
         reasons[int(index)] = parse_error
     max_share = float(feed.options.get("max_quarantine_share", DEFAULT_MAX_QUARANTINE_SHARE))
     if frame.shape[0] and len(reasons) / frame.shape[0] > max_share:
-        index, reason = next(iter(sorted(reasons.items())))
-        example = frame.loc[index, ["station_id", "pollutant", "measured_at_utc", "source_value", "source_unit"]]
+        index, reason = min(reasons.items())
+        example = ", ".join(
+            f"{column}={frame.loc[index, column]}"
+            for column in ("station_id", "pollutant", "measured_at_utc", "source_value", "source_unit")
+        )
         raise ContractError(
             f"feed '{feed_id}' period {interval.label}: {len(reasons)} of {frame.shape[0]} rows fail validation "
-            f"(more than {max_share:.0%}); first: row {int(frame.loc[index, 'source_row'])} "
-            f"{example.to_dict()} — {reason}. Nothing was published; raw payloads are kept in "
-            f"{paths.landing_dir(feed.source, feed.feed_id, interval.label)}."
+            f"(more than {max_share:.0%}); e.g. row {int(frame.loc[index, 'source_row'])} ({example}): {reason}. "
+            f"Nothing was published; the raw payloads are kept in "
+            f"{paths.landing_dir(feed.source, feed.feed_id, interval.label)}. What to do: fix the feed or its "
+            f"entry in feeds.yml (station mapping, units), then rerun this interval."
         )
 
     import pandas as pd
