@@ -77,13 +77,15 @@ def parse(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
 
 
 def ensure_schema_file(source: str) -> Path:
-    """A zero-row Parquet file with the parsed schema, so readers find every source even before
-    its first delivery."""
+    """Zero-row Parquet files with the parsed and the quarantine schema, so readers find every
+    source even before its first delivery."""
     target = paths.home() / "parsed" / source / "_schema.parquet"
-    if not target.exists():
+    quarantine = paths.home() / "quarantine" / source / "_schema.parquet"
+    if not (target.exists() and quarantine.exists()):
         con = duckdb.connect()
         con.execute(f"create table empty_rows ({PARSED_COLUMNS})")
         _replace_with(target, con, "select * from empty_rows")
+        _replace_with(quarantine, con, "select *, null::varchar as quarantine_reason from empty_rows")
     return target
 
 

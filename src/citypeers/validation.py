@@ -139,4 +139,43 @@ def _record(suite_name: str, run_label: str, row_count: int, raw: dict, failures
     }
     target = folder / f"{run_label}.json"
     target.write_text(json.dumps({"summary": summary, "result": raw}, indent=1, default=str), encoding="utf-8")
+    _record_run_row(summary, failures)
     return target
+
+
+RUN_COLUMNS = """
+    suite varchar, run_label varchar, validated_at timestamp, row_count bigint, success boolean,
+    failed_expectations integer, failures varchar
+"""
+
+
+def runs_dir():
+    """One-row Parquet files, one per validation, that dbt reads into `fct_validation_runs`."""
+    return paths.home() / "validation" / "runs"
+
+
+def ensure_runs_schema_file() -> None:
+    """A zero-row file so the warehouse's validation history is readable before any run."""
+    target = runs_dir() / "_schema.parquet"
+    if not target.exists():
+        import duckdb
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect() as con:
+            con.execute(f"create table runs ({RUN_COLUMNS})")
+            con.execute(f"copy runs to '{target}' (format parquet)")
+
+
+def _record_run_row(summary: dict, failures: list[FailedExpectation]) -> None:
+    import duckdb
+
+    target = runs_dir() / f"{summary['suite']}__{summary['run']}.parquet"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect() as con:
+        con.execute(f"create table runs ({RUN_COLUMNS})")
+        con.execute(
+            "insert into runs values (?, ?, ?, ?, ?, ?, ?)",
+            [summary["suite"], summary["run"], summary["validated_at"], summary["row_count"], summary["success"],
+             len(failures), "; ".join(f.describe() for f in failures) or None],
+        )
+        con.execute(f"copy runs to '{target}' (format parquet)")

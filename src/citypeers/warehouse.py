@@ -38,8 +38,11 @@ def dbt_env() -> dict[str, str]:
 
 def prepare_build() -> dict[str, Any]:
     """Start every build from an empty build file, with every source readable."""
+    from citypeers.validation import ensure_runs_schema_file
+
     for source in SOURCES:
         ensure_schema_file(source)
+    ensure_runs_schema_file()
     build = paths.build_db()
     build.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (build, build.with_name(build.name + ".wal")):

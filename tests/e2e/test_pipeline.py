@@ -75,6 +75,15 @@ def test_city_years_below_the_completeness_rule_are_flagged_not_dropped(publishe
     assert partly > 0, "a city-year should be valid from its complete stations when another station fails"
 
 
+def test_every_ingest_validation_is_recorded_in_the_warehouse(published_home):
+    runs = query(published_home, """
+        select run_label, is_success from fct_validation_runs where gate = 'ingest'""")
+    labels = {label for label, _ in runs}
+    assert {"demo_europe__2023", "demo_europe__2024", "demo_europe__2025"} <= labels
+    assert len([label for label in labels if label.startswith("demo_asia__")]) == 12
+    assert all(success for _, success in runs)
+
+
 def test_targets_are_the_who_ladder(published_home):
     rows = query(published_home, """
         select value, highest_target_met, next_target, gap_to_next_target
@@ -159,6 +168,12 @@ def test_bad_rows_are_quarantined_with_the_reason(published_home, tmp_path):
     parsed = published_home / "parsed" / "eea_air" / "damaged_rows" / "2024.parquet"
     assert duckdb.sql(f"select count(*) from '{parsed}' where value < 0").fetchone()[0] == 0
     assert sha256(serving(published_home)) == before
+    # the next build shows them in the warehouse, for the people who triage feeds
+    run([str(BIN / "citypeers"), "build"], env)
+    shown = query(published_home, """
+        select quarantine_reason, quarantined_row_count from fct_quarantine_reasons
+        where feed_id = 'damaged_rows'""")
+    assert any("furlongs" in reason for reason, _ in shown), shown
 
 
 def test_a_truncated_file_fails_clearly_keeps_the_payload_and_publishes_nothing(published_home, tmp_path):
