@@ -47,7 +47,6 @@ def prepare_build() -> dict[str, Any]:
     build.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    os.environ.update(dbt_env())
     log.info("build file reset: %s", build)
     return {"build_db": str(build)}
 

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from tests.citypeers_home import temporary_home
+
+from citypeers.warehouse import prepare_build
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
@@ -96,25 +99,6 @@ def _write_parsed(
     )
 
 
-def _write_schema_file(con: duckdb.DuckDBPyConnection, home: Path, source: str) -> None:
-    """The zero-row file the pipeline writes before every build (full schema, no rows)."""
-    path = home / "parsed" / source / "_schema.parquet"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(
-        f"""
-        copy (
-            select {PARSED_COLUMNS}
-            from (
-                select
-                    null as source, null as feed_id, null as period, null as station_id,
-                    null as city_id, null as pollutant, null as measured_at_utc, null as value
-            )
-            limit 0
-        ) to '{path}' (format parquet)
-        """
-    )
-
-
 def _dbt(*args: str, env: dict[str, str], target_path: Path) -> None:
     command = [
         str(DBT),
@@ -138,9 +122,9 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_db = home / "warehouse" / "build.duckdb"
     build_db.parent.mkdir(parents=True)
 
+    with temporary_home(home):
+        prepare_build()  # what the pipeline does before every build: the zero-row schema files
     con = duckdb.connect()
-    for source in ("eea_air", "openaq_air"):
-        _write_schema_file(con, home, source)
     for delivery in SYNTHETIC_DELIVERIES:
         _write_parsed(con, home, **delivery)
     con.close()

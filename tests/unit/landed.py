@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from citypeers import landing
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
+from tests.citypeers_home import temporary_home
 
 
 def land(feed: Feed, interval: Interval, payloads: list[Payload], home: Path) -> list[LandedPayload]:
     """Keep payloads through the real landing zone below `home` (a temporary CITYPEERS_HOME)."""
-    previous = os.environ.get("CITYPEERS_HOME")
-    os.environ["CITYPEERS_HOME"] = str(home)
-    try:
+    with temporary_home(home):
         return landing.keep(feed, interval, payloads)
-    finally:
-        if previous is None:
-            os.environ.pop("CITYPEERS_HOME", None)
-        else:
-            os.environ["CITYPEERS_HOME"] = previous
 
 
 def landed_file(path: Path, request: str) -> LandedPayload:
