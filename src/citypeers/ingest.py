@@ -17,6 +17,7 @@ import duckdb
 
 from citypeers import landing, paths
 from citypeers.errors import ContractError, FeedError
+from citypeers.feeds import PARSED_AIR_COLUMNS
 from citypeers.intervals import Interval
 from citypeers.registry import Feed, get_feed
 
@@ -25,12 +26,11 @@ log = logging.getLogger(__name__)
 # Share of a period's rows that may be quarantined before the feed counts as broken.
 DEFAULT_MAX_QUARANTINE_SHARE = 0.5
 
-PARSED_COLUMNS = """
-    source varchar, feed_id varchar, period varchar, station_id varchar, city_id varchar,
-    pollutant varchar, measured_at_utc timestamp, local_date date, value double, unit varchar,
-    source_value double, source_unit varchar, is_valid boolean, payload_sha256 varchar,
-    source_row bigint, parse_error varchar
-"""
+# The parsed schema: what the ingest step adds, then the parsers' contract (one definition, in feeds).
+PARSED_COLUMNS = ", ".join(
+    f"{name} {sql_type}"
+    for name, sql_type in (("source", "VARCHAR"), ("feed_id", "VARCHAR"), ("period", "VARCHAR"), *PARSED_AIR_COLUMNS)
+)
 
 
 def _source_module(feed: Feed):
