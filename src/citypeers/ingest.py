@@ -17,20 +17,34 @@ import duckdb
 
 from citypeers import landing, paths
 from citypeers.errors import ContractError, FeedError
-from citypeers.feeds import PARSED_AIR_COLUMNS
+from citypeers.feeds import PARSED_AIR_COLUMNS, PARSED_INDICATOR_COLUMNS
 from citypeers.intervals import Interval
-from citypeers.registry import Feed, get_feed
+from citypeers.registry import SOURCE_KINDS, Feed, get_feed
 
 log = logging.getLogger(__name__)
 
 # Share of a period's rows that may be quarantined before the feed counts as broken.
 DEFAULT_MAX_QUARANTINE_SHARE = 0.5
 
-# The parsed schema: what the ingest step adds, then the parsers' contract (one definition, in feeds).
-PARSED_COLUMNS = ", ".join(
-    f"{name} {sql_type}"
-    for name, sql_type in (("source", "VARCHAR"), ("feed_id", "VARCHAR"), ("period", "VARCHAR"), *PARSED_AIR_COLUMNS)
-)
+# The parsed schemas, by kind of source: what the ingest step adds, then the parsers' contract
+# (one definition each, in citypeers.feeds).
+_PARSED_BY_KIND = {"air": PARSED_AIR_COLUMNS, "indicator": PARSED_INDICATOR_COLUMNS}
+# Columns that identify a row in an error message, by kind of source.
+_EXAMPLE_COLUMNS = {
+    "air": ("station_id", "pollutant", "measured_at_utc", "source_value", "source_unit"),
+    "indicator": ("city_id", "indicator_code", "year", "source_value", "source_unit", "source_ref"),
+}
+
+
+def parsed_columns(source: str) -> str:
+    """The parsed table's schema for a source, as a column list for CREATE TABLE."""
+    return ", ".join(
+        f"{name} {sql_type}"
+        for name, sql_type in (
+            ("source", "VARCHAR"), ("feed_id", "VARCHAR"), ("period", "VARCHAR"),
+            *_PARSED_BY_KIND[SOURCE_KINDS[source]],
+        )
+    )
 
 
 def _source_module(feed: Feed):
@@ -83,7 +97,7 @@ def ensure_schema_file(source: str) -> Path:
     quarantine = paths.home() / "quarantine" / source / "_schema.parquet"
     if not (target.exists() and quarantine.exists()):
         con = duckdb.connect()
-        con.execute(f"create table empty_rows ({PARSED_COLUMNS})")
+        con.execute(f"create table empty_rows ({parsed_columns(source)})")
         _replace_with(target, con, "select * from empty_rows")
         _replace_with(quarantine, con, "select *, null::varchar as quarantine_reason from empty_rows")
     return target
@@ -123,7 +137,7 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
         index, reason = min(reasons.items())
         example = ", ".join(
             f"{column}={frame.loc[index, column]}"
-            for column in ("station_id", "pollutant", "measured_at_utc", "source_value", "source_unit")
+            for column in _EXAMPLE_COLUMNS[feed.kind]
         )
         raise ContractError(
             f"feed '{feed_id}' period {interval.label}: {len(reasons)} of {frame.shape[0]} rows fail validation "

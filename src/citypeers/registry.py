@@ -17,7 +17,15 @@ import yaml
 from citypeers import paths
 from citypeers.errors import ConfigError
 
-SOURCES = ("eea_air", "openaq_air")
+# Each source's parsed table: "air" (hourly readings, feeds.PARSED_AIR_COLUMNS) or "indicator"
+# (annual city figures, feeds.PARSED_INDICATOR_COLUMNS). One name per source across feed module,
+# DAG, dbt staging folder, Asset and expectation suite.
+SOURCE_KINDS = {
+    "eea_air": "air",
+    "openaq_air": "air",
+    "indicator_template": "indicator",
+}
+SOURCES = tuple(SOURCE_KINDS)
 _FEED_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -31,7 +39,13 @@ class Feed:
     schedule: str
     city_id: str | None = None
     stations: dict[str, str] = field(default_factory=dict)
+    city_keys: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The source's parsed table: "air" or "indicator"."""
+        return SOURCE_KINDS[self.source]
 
     def city_for_station(self, station_id: str) -> str | None:
         """The city a station belongs to: the station mapping first, else the feed's city."""
@@ -49,21 +63,31 @@ def city_ids() -> set[str]:
         return {row["city_id"] for row in csv.DictReader(handle)}
 
 
-def _stations(raw: dict[str, Any], feed_id: str, registry: Path) -> dict[str, str]:
-    stations = {str(k): str(v) for k, v in (raw.get("stations") or {}).items()}
-    stations_file = raw.get("stations_file")
-    if stations_file:
-        path = Path(str(stations_file).format(home=paths.home()))
+def city_names() -> dict[str, str]:
+    """city_id -> city name, from the city registry (the dbt seed)."""
+    seed = paths.dbt_project_dir() / "seeds" / "cities.csv"
+    with seed.open(newline="", encoding="utf-8") as handle:
+        return {row["city_id"]: row["city_name"] for row in csv.DictReader(handle)}
+
+
+def _mapping(raw: dict[str, Any], feed_id: str, registry: Path, key: str) -> dict[str, str]:
+    """A feed's mapping to city ids: `stations`/`stations_file` (station_id,city_id) or
+    `cities`/`cities_file` (city_key,city_id), inline and/or from a CSV file."""
+    mapping = {str(k): str(v) for k, v in (raw.get(f"{key}s") or {}).items()}
+    mapping_file = raw.get(f"{key}s_file")
+    key_column = "station_id" if key == "station" else "city_key"
+    if mapping_file:
+        path = Path(str(mapping_file).format(home=paths.home()))
         if not path.is_absolute():
             path = registry.parent / path
         if not path.exists():
             raise ConfigError(
-                f"feed '{feed_id}': stations_file {path} does not exist — "
-                "create it (columns station_id,city_id) or run `citypeers demo-data` for the demo feeds"
+                f"feed '{feed_id}': {key}s_file {path} does not exist — "
+                f"create it (columns {key_column},city_id) or run `citypeers demo-data` for the demo feeds"
             )
         with path.open(newline="", encoding="utf-8") as handle:
-            stations.update({row["station_id"]: row["city_id"] for row in csv.DictReader(handle)})
-    return stations
+            mapping.update({row[key_column]: row["city_id"] for row in csv.DictReader(handle)})
+    return mapping
 
 
 def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
@@ -77,11 +101,12 @@ def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
         raise ConfigError(
             f"{registry}: feed '{feed_id}' has source {raw['source']!r}; known sources: {', '.join(SOURCES)}"
         )
-    stations = _stations(raw, feed_id, registry)
+    stations = _mapping(raw, feed_id, registry, "station")
+    city_keys = _mapping(raw, feed_id, registry, "city")
     city_id = raw.get("city_id")
-    if not city_id and not stations and not raw.get("stations_file"):
+    if SOURCE_KINDS[raw["source"]] == "air" and not city_id and not stations and not raw.get("stations_file"):
         raise ConfigError(f"{registry}: feed '{feed_id}' needs a city_id or a station-to-city mapping")
-    unknown = sorted({c for c in [city_id, *stations.values()] if c and c not in known_cities})
+    unknown = sorted({c for c in [city_id, *stations.values(), *city_keys.values()] if c and c not in known_cities})
     if unknown:
         raise ConfigError(
             f"{registry}: feed '{feed_id}' names unknown cities {unknown}; "
@@ -94,6 +119,7 @@ def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
         schedule=str(raw["schedule"]),
         city_id=city_id,
         stations=stations,
+        city_keys=city_keys,
         options=dict(raw.get("options") or {}),
     )
 

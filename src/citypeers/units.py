@@ -1,4 +1,5 @@
-"""Harmonise air concentrations to the canonical unit µg/m³, in one place, with pint.
+"""Harmonise units, in one place, with pint: air concentrations to µg/m³, and every other
+indicator to the canonical unit its row of the catalogue (dbt seed `indicators.csv`) names.
 
 Feeds write units in many spellings ("µg/m3", "ug/m3", "µg/m³", "mg/m3", "ppb", "ppm"). Mass
 concentrations convert by their prefix alone. Mixing ratios (ppb, ppm) of a gas convert through
@@ -13,12 +14,14 @@ table of the distinct (source_unit, pollutant) pairs they saw and join it in Duc
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 
 import pint
 
+from citypeers import paths
 from citypeers.errors import CitypeersError
 
 CANONICAL_UNIT = "µg/m³"
@@ -56,6 +59,14 @@ def _registry() -> pint.UnitRegistry:
     registry = pint.UnitRegistry()
     registry.define("ppb = 1e-9 = parts_per_billion")
     registry.define("ppt = 1e-12 = parts_per_trillion")
+    # Counted things, so that per-resident and per-area figures are checked by dimension too.
+    registry.define("resident = [population] = residents")
+    registry.define("thousand_residents = 1000 * resident")
+    registry.define("departure = [scheduled_departure] = departures")
+    registry.define("transit_stop = [transit_stop] = transit_stops")
+    registry.define("bike = [shared_vehicle] = bikes")
+    registry.define("intl_dollar = [ppp_currency] = international_dollar")
+    registry.define("ratio = []")
     return registry
 
 
@@ -141,3 +152,83 @@ def factor_table_sql(pairs: Iterable[tuple[str | None, str | None]]) -> str:
         for u, p, f, e in rows
     )
     return f"(VALUES {values}) AS unit_factors(source_unit, pollutant, factor, unit_error)"
+
+
+# --- Indicators other than air concentrations -------------------------------------------------
+
+# How a parsed indicator value relates to its indicator's canonical unit (parsed column `basis`).
+RATE = "rate"    # already in the canonical unit
+TOTAL = "total"  # a city total: divided by the city's population (residents) or area (km²) of the
+#                  year, it gives the canonical unit (the catalogue's `normalised_by` says which)
+DENOMINATOR_UNITS = {"population": "resident", "area": "km ** 2"}
+
+
+class IndicatorUnitError(CitypeersError, ValueError):
+    """A source unit that fits neither the indicator's canonical unit nor its city-total form."""
+
+
+@lru_cache(maxsize=1)
+def indicator_catalogue() -> dict[str, dict[str, str]]:
+    """The catalogue seed by indicator code (read once per process)."""
+    seed = paths.dbt_project_dir() / "seeds" / "indicators.csv"
+    with seed.open(newline="", encoding="utf-8") as handle:
+        return {row["indicator_code"]: row for row in csv.DictReader(handle)}
+
+
+@lru_cache(maxsize=1024)
+def indicator_factor(indicator_code: str | None, source_unit: str | None) -> tuple[float, str]:
+    """(factor, basis) turning a value of `indicator_code` given in `source_unit` into the canonical
+    unit (basis `rate`) or into the city total whose division by population or area gives it
+    (basis `total`). Raises IndicatorUnitError with a reason fit for the quarantine."""
+    indicator = indicator_catalogue().get(indicator_code or "")
+    if indicator is None:
+        raise IndicatorUnitError(
+            f"unknown indicator {indicator_code!r}: not in the catalogue dbt_project/seeds/indicators.csv"
+        )
+    canonical = indicator["canonical_unit"]
+    if canonical == "category":
+        raise IndicatorUnitError(
+            f"indicator {indicator_code} is a category kept in the city registry (cities.csv), not a number"
+        )
+    if indicator.get("pollutant"):
+        return conversion_factor(source_unit, indicator["pollutant"]), RATE
+    if not source_unit or not source_unit.strip():
+        raise IndicatorUnitError(f"no unit for {indicator_code} (expected {canonical})")
+    registry = _registry()
+    try:
+        quantity = registry.Quantity(1.0, normalise_unit(source_unit))
+    except Exception as exc:  # pint raises assorted tokenizer and definition errors on odd strings
+        raise IndicatorUnitError(f"unknown unit {source_unit!r} for {indicator_code}: not a unit pint knows") from exc
+    target = registry.Quantity(1.0, canonical)
+    if quantity.dimensionality == target.dimensionality:
+        return _tidy(quantity.to(target.units).magnitude), RATE
+    denominator = DENOMINATOR_UNITS.get(indicator.get("normalised_by") or "")
+    if denominator:
+        per_denominator = quantity / registry.Quantity(1.0, denominator)
+        if per_denominator.dimensionality == target.dimensionality:
+            return _tidy(per_denominator.to(target.units).magnitude), TOTAL
+    accepted = f"{canonical}" + (f", or a city total in {canonical} × {denominator}" if denominator else "")
+    raise IndicatorUnitError(
+        f"unit {source_unit!r} does not fit indicator {indicator_code} (dimension {quantity.dimensionality}); "
+        f"expected {accepted}"
+    )
+
+
+def indicator_factor_table_sql(pairs: Iterable[tuple[str | None, str | None]]) -> str:
+    """A DuckDB subquery `(VALUES ...) AS indicator_factors(indicator_code, source_unit, factor, basis,
+    unit, unit_error)` for the distinct (indicator_code, source_unit) pairs a parser saw."""
+    rows = []
+    for code, source_unit in sorted(set(pairs), key=lambda pair: (str(pair[0]), str(pair[1]))):
+        unit = indicator_catalogue().get(code or "", {}).get("canonical_unit")
+        try:
+            factor, basis = indicator_factor(code, source_unit)
+            rows.append((code, source_unit, factor, basis, unit, None))
+        except (IndicatorUnitError, UnknownUnitError) as exc:
+            rows.append((code, source_unit, None, None, unit, str(exc)))
+    rows = rows or [(None, None, None, None, None, None)]
+    values = ", ".join(
+        f"({_literal(c)}::VARCHAR, {_literal(u)}::VARCHAR, {_literal(f)}::DOUBLE, {_literal(b)}::VARCHAR, "
+        f"{_literal(cu)}::VARCHAR, {_literal(e)}::VARCHAR)"
+        for c, u, f, b, cu, e in rows
+    )
+    return f"(VALUES {values}) AS indicator_factors(indicator_code, source_unit, factor, basis, unit, unit_error)"

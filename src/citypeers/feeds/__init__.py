@@ -144,3 +144,115 @@ def finish_air_rows(
     FROM kept
     ORDER BY station_id, pollutant, measured_at_utc, payload_sha256, source_row
     """)
+
+# --- Indicator observations: every source that reports city figures rather than hourly readings ---
+
+# The "Parsed indicator observations" table without source, feed_id and period (the caller adds them).
+PARSED_INDICATOR_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("city_id", "VARCHAR"),
+    ("indicator_code", "VARCHAR"),
+    ("year", "INTEGER"),
+    ("value", "DOUBLE"),
+    ("unit", "VARCHAR"),
+    ("basis", "VARCHAR"),
+    ("source_value", "DOUBLE"),
+    ("source_unit", "VARCHAR"),
+    ("source_ref", "VARCHAR"),
+    ("note", "VARCHAR"),
+    ("payload_sha256", "VARCHAR"),
+    ("source_row", "BIGINT"),
+    ("parse_error", "VARCHAR"),
+)
+
+# What an indicator parser's source rows hold before `finish_indicator_rows`.
+#   city_key     the feed's own name or code for the city (NULL: the feed's `city_id`)
+#   source_unit  a unit pint can read, as the feed (or its feeds.yml mapping) states it
+#   source_ref   where the figure comes from, for an official to trace it (file, column, week, ...)
+INDICATOR_SOURCE_ROW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("city_key", "VARCHAR"),
+    ("indicator_code", "VARCHAR"),
+    ("year", "INTEGER"),
+    ("source_value", "DOUBLE"),
+    ("source_unit", "VARCHAR"),
+    ("source_ref", "VARCHAR"),
+    ("note", "VARCHAR"),
+    ("payload_sha256", "VARCHAR"),
+    ("source_row", "BIGINT"),
+    ("row_error", "VARCHAR"),
+)
+
+
+def empty_indicator_rows_sql() -> str:
+    """Zero indicator source rows with the right types, for a period that delivered no payload."""
+    columns = [f"NULL::{sql_type} AS {name}" for name, sql_type in INDICATOR_SOURCE_ROW_COLUMNS]
+    return f"SELECT {', '.join(columns)} LIMIT 0"
+
+
+def _city_keys_sql(feed: Feed) -> str:
+    """The feed's city-key mapping, plus every city id and city name mapping to itself."""
+    from citypeers.registry import city_names
+
+    keys = {city_id: city_id for city_id in city_names()}
+    keys.update({name.casefold(): city_id for city_id, name in city_names().items()})
+    keys.update({key.casefold(): city for key, city in feed.city_keys.items()})
+    values = ", ".join(f"({sql_literal(key)}, {sql_literal(city)})" for key, city in sorted(keys.items()))
+    return f"(VALUES {values}) AS city_keys(city_key, city_id)"
+
+
+def finish_indicator_rows(
+    con: duckdb.DuckDBPyConnection, rows_table: str, feed: Feed, interval: Interval
+) -> duckdb.DuckDBPyRelation:
+    """Indicator source rows → parsed indicator rows (contract columns, order and types).
+
+    Maps the feed's city keys to city ids (feeds.yml `cities`/`cities_file` mapping, else a city
+    id or city name, case-insensitive; rows without a key take the feed's `city_id`), converts every value to its
+    indicator's canonical unit (or canonical city total, `basis = 'total'`) through
+    `citypeers.units`, and keeps the observations whose year falls in the interval. A row whose
+    year could not be read is kept for every interval so that its reason reaches the quarantine.
+    """
+    pairs = con.sql(f"SELECT DISTINCT indicator_code, source_unit FROM {rows_table}").fetchall()
+    # An annual figure belongs to the interval holding its 1 January (use yearly schedules).
+    in_interval = (
+        f"year IS NULL OR (make_date(year, 1, 1) >= DATE '{interval.start:%Y-%m-%d}' "
+        f"AND make_date(year, 1, 1) < DATE '{interval.end:%Y-%m-%d}')"
+    )
+    feed_city = sql_literal(feed.city_id)
+    unmapped = (
+        "'city ' || coalesce('''' || source_rows.city_key || '''', '(none)') || "
+        + sql_literal(
+            f" is not a known city and is not mapped in feed {feed.feed_id}; map it under cities: or "
+            "cities_file: of the feed in feeds.yml (or add the city to dbt_project/seeds/cities.csv)"
+        )
+    )
+    selected = ",\n        ".join(
+        f"CAST({name} AS {sql_type}) AS {name}" for name, sql_type in PARSED_INDICATOR_COLUMNS
+    )
+    return con.sql(f"""
+    WITH checked AS (
+        SELECT
+            source_rows.*,
+            CASE WHEN source_rows.city_key IS NULL THEN {feed_city} ELSE city_keys.city_id END AS city_id,
+            source_rows.source_value * indicator_factors.factor AS value,
+            indicator_factors.unit,
+            indicator_factors.basis,
+            nullif(concat_ws('; ',
+                source_rows.row_error,
+                CASE WHEN source_rows.row_error IS NULL AND source_rows.source_value IS NULL
+                     THEN 'no value' END,
+                indicator_factors.unit_error,
+                CASE WHEN (CASE WHEN source_rows.city_key IS NULL THEN {feed_city} ELSE city_keys.city_id END)
+                          IS NULL THEN {unmapped} END
+            ), '') AS parse_error
+        FROM {rows_table} AS source_rows
+        LEFT JOIN {_city_keys_sql(feed)}
+            ON lower(trim(source_rows.city_key)) = city_keys.city_key
+        LEFT JOIN {units.indicator_factor_table_sql(pairs)}
+            ON source_rows.indicator_code IS NOT DISTINCT FROM indicator_factors.indicator_code
+            AND source_rows.source_unit IS NOT DISTINCT FROM indicator_factors.source_unit
+        WHERE {in_interval}
+    )
+    SELECT
+        {selected}
+    FROM checked
+    ORDER BY city_id, indicator_code, year, payload_sha256, source_row
+    """)

@@ -17,16 +17,15 @@ Quirks of the real export that the parser handles (see ../shared/data/eea_erepor
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import duckdb
 
 from citypeers.errors import FeedError
 from citypeers.feeds import empty_source_rows_sql, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds.files import fetch_files
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -55,17 +54,7 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     previous year's file: the years of the interval widened by a day are read, and parse keeps
     only the interval's hours."""
     widened = Interval.of(interval.start - timedelta(days=1), interval.end + timedelta(days=1))
-    patterns = [feed.resolved_location(year=year) for year in widened.years()]
-    paths = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
-    if not paths:
-        raise FeedError(
-            feed.feed_id,
-            f"no file matches the location for {interval.label}",
-            where=", ".join(patterns),
-            action="check `location` in feeds.yml and that the files exist "
-            "(for the demo feeds run `citypeers demo-data`)",
-        )
-    return [Payload(content=Path(path).read_bytes(), suffix=".csv", request=path) for path in paths]
+    return fetch_files(feed, interval, years=widened.years())
 
 
 def parse(

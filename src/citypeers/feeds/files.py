@@ -1,0 +1,30 @@
+"""Fetching feeds that are files on disk: a path glob with `{home}` and `{year}` placeholders."""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+
+from citypeers.errors import FeedError
+from citypeers.feeds.payloads import Payload
+from citypeers.intervals import Interval
+from citypeers.registry import Feed
+
+
+def fetch_files(feed: Feed, interval: Interval, *, years: list[int] | None = None) -> list[Payload]:
+    """Every file matching the feed's location for each year (default: the interval's), in path
+    order, byte for byte. A location without `{year}` is the same file(s) for every interval."""
+    patterns = list(dict.fromkeys(feed.resolved_location(year=year) for year in (years or interval.years())))
+    paths = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
+    if not paths:
+        raise FeedError(
+            feed.feed_id,
+            f"no file matches the location for {interval.label}",
+            where=", ".join(patterns),
+            action="check `location` in feeds.yml and that the files exist "
+            "(for the demo feeds run `citypeers demo-data`)",
+        )
+    return [
+        Payload(content=Path(path).read_bytes(), suffix="".join(Path(path).suffixes[-1:]) or ".bin", request=path)
+        for path in paths
+    ]
