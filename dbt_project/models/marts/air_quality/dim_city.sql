@@ -15,6 +15,12 @@ select
     cast(latitude as {{ type_double() }}) as latitude,
     cast(longitude as {{ type_double() }}) as longitude,
     cast(population as bigint) as population,
-    cast(population_year as integer) as population_year
+    cast(population_year as integer) as population_year,
+    cast(area_km2 as {{ type_double() }}) as area_km2,
+    cast(population / nullif(area_km2, 0) as {{ type_double() }}) as population_density,
+    cast(gdp_per_capita_ppp as {{ type_double() }}) as gdp_per_capita_ppp,
+    cast(gdp_year as integer) as gdp_year,
+    cast(income_group as varchar) as income_group,
+    cast(climate_zone as varchar) as climate_zone
 
 from cities
