@@ -63,3 +63,59 @@ def test_factor_table_joins_in_duckdb_with_errors_as_reasons():
     assert by_pair[("ppb", "pm25")][0] is None and "molar mass" in by_pair[("ppb", "pm25")][1]
     assert by_pair[("it's", "no2")][0] is None and "it's" in by_pair[("it's", "no2")][1]
     assert by_pair[(None, "pm10")] == (None, "no unit for pm10: the feed sent none")
+
+
+# --- indicators other than air concentrations ---
+
+
+@pytest.mark.parametrize(
+    ("code", "unit", "factor", "basis"),
+    [
+        ("msw_kg_per_resident_day", "kg/resident/day", 1.0, units.RATE),
+        ("msw_kg_per_resident_day", "t/year/resident", 1000 / 365.25, units.RATE),
+        ("msw_kg_per_resident_day", "t/year", 1000 / 365.25, units.TOTAL),
+        ("pt_departures_per_1000", "departures/week", 1000.0, units.TOTAL),
+        ("pt_stops_per_km2", "transit_stop", 1.0, units.TOTAL),
+        ("shared_bikes_per_1000", "bikes", 1000.0, units.TOTAL),
+        ("water_l_per_resident_day", "m3/year", 1000 / 365.25, units.TOTAL),
+        ("msw_recycled_share", "%", 1.0, units.RATE),
+        ("msw_recycled_share", "ratio", 100.0, units.RATE),
+        ("house_price_to_income_ratio", "ratio", 1.0, units.RATE),
+        ("population", "residents", 1.0, units.RATE),
+        ("area_km2", "km²", 1.0, units.RATE),
+        ("area_km2", "hectare", 0.01, units.RATE),
+        ("pm25_annual_mean", "mg/m3", 1000.0, units.RATE),
+    ],
+)
+def test_indicator_units_convert_to_the_catalogue_unit_or_its_city_total(code, unit, factor, basis):
+    assert units.indicator_factor(code, unit) == (pytest.approx(factor, rel=1e-9), basis)
+
+
+def test_a_city_total_divided_by_its_denominator_gives_the_canonical_value():
+    """1.2 Mt/year for 3.3 M residents is about 1 kg per resident per day."""
+    factor, basis = units.indicator_factor("msw_kg_per_resident_day", "t/year")
+    assert basis == units.TOTAL
+    assert 1_200_000 * factor / 3_300_000 == pytest.approx(1_200_000 * 1000 / 365.25 / 3_300_000)
+
+
+@pytest.mark.parametrize(
+    ("code", "unit", "reason"),
+    [
+        ("msw_recycled_share", "kg", "does not fit indicator msw_recycled_share"),
+        ("pt_departures_per_1000", "departures/week/km2", "does not fit"),  # per area is not per resident
+        ("rent_to_income_share", "t/year", "does not fit"),  # no city total for a share
+        ("msw_recycled_share", "zorkmids", "not a unit pint knows"),
+        ("msw_recycled_share", "", "no unit"),
+        ("no_such_indicator", "%", "unknown indicator 'no_such_indicator'"),
+        ("income_group", "category", "is a category"),
+    ],
+)
+def test_indicator_units_that_do_not_fit_are_refused_with_a_reason(code, unit, reason):
+    with pytest.raises(units.IndicatorUnitError, match=reason):
+        units.indicator_factor(code, unit)
+
+
+def test_every_catalogue_unit_is_a_unit_pint_reads():
+    for code, row in units.indicator_catalogue().items():
+        if row["canonical_unit"] != "category":
+            assert units.indicator_factor(code, row["canonical_unit"]) == (1.0, units.RATE), code

@@ -1,0 +1,129 @@
+"""The citypeers indicator template (long CSV) → parsed indicator observations, and its gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from citypeers import ingest, paths
+from citypeers.errors import ContractError, FeedError
+from citypeers.feeds import PARSED_INDICATOR_COLUMNS
+from citypeers.feeds import indicator_template as template
+from citypeers.intervals import Interval
+from citypeers.registry import Feed
+from tests.citypeers_home import temporary_home
+from tests.unit.landed import landed_file
+
+YEAR_2024 = Interval.of("2024-01-01", "2025-01-01")
+GOOD_ROWS = """city,indicator_code,period,value,unit,source,note
+valencia,msw_recycled_share,2024,31.5,%,Ajuntament de València,
+Madrid,msw_kg_per_resident_day,2024,1200000,t/year,,a city total
+madrid,house_price_to_income_ratio,2023,8.1,ratio,,outside 2024
+"""
+
+
+def _parse(path: Path, text: str, feed: Feed | None = None, interval: Interval = YEAR_2024) -> pd.DataFrame:
+    path.write_text(text, encoding="utf-8")
+    feed = feed or Feed("tpl", "indicator_template", str(path), "@yearly")
+    return template.parse(duckdb.connect(), [landed_file(path, str(path))], feed, interval).df()
+
+
+def test_rows_of_the_interval_are_kept_in_canonical_units(tmp_path):
+    rows = _parse(tmp_path / "t.csv", GOOD_ROWS).set_index("indicator_code")
+    assert list(rows.index) == ["msw_kg_per_resident_day", "msw_recycled_share"]  # 2023 left out
+    assert rows.loc["msw_recycled_share", ["city_id", "value", "unit", "basis"]].tolist() == [
+        "valencia", 31.5, "percent", "rate"]
+    assert rows.loc["msw_recycled_share", "source_ref"] == "Ajuntament de València"
+    total = rows.loc["msw_kg_per_resident_day"]
+    assert (total["city_id"], total["basis"], total["unit"]) == ("madrid", "total", "kg / resident / day")
+    assert total["value"] == pytest.approx(1_200_000 * 1000 / 365.25)  # kg/day for the whole city
+    assert rows["parse_error"].isna().all()
+
+
+def test_parsed_columns_are_the_contract_columns_in_order(tmp_path):
+    relation_columns = list(_parse(tmp_path / "t.csv", GOOD_ROWS).columns)
+    assert relation_columns == [name for name, _ in PARSED_INDICATOR_COLUMNS]
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("Atlantis,msw_recycled_share,2024,10,%", "city 'Atlantis' is not a known city"),
+        ("madrid,msw_recycled_share,2024,10,kg", "unit 'kg' does not fit indicator msw_recycled_share"),
+        ("madrid,msw_recycled_shar,2024,10,%", "unknown indicator 'msw_recycled_shar'"),
+        ("madrid,msw_recycled_share,20x4,10,%", "period '20x4' is not a year"),
+        ("madrid,msw_recycled_share,2024,\"10,5\",%", "value '10,5' is not a number"),
+        ("madrid,msw_recycled_share,2024,,%", "no value"),
+    ],
+)
+def test_a_bad_row_carries_its_reason(tmp_path, row, reason):
+    rows = _parse(tmp_path / "t.csv", f"city,indicator_code,period,value,unit\n{row}\n")
+    assert len(rows) == 1
+    assert reason in rows.loc[0, "parse_error"]
+
+
+def test_city_keys_mapped_in_feeds_yml_resolve(tmp_path):
+    feed = Feed("tpl", "indicator_template", "x", "@yearly", city_keys={"VLC": "valencia"})
+    rows = _parse(tmp_path / "t.csv", "city,indicator_code,period,value,unit\nVLC,msw_recycled_share,2024,3,%\n",
+                  feed)
+    assert rows.loc[0, "city_id"] == "valencia"
+
+
+def test_missing_required_column_names_the_column_and_the_file(tmp_path):
+    with pytest.raises(FeedError, match="lacks required column.*unit") as raised:
+        _parse(tmp_path / "t.csv", "city,indicator_code,period,value\nmadrid,msw_recycled_share,2024,3\n")
+    assert str(tmp_path / "t.csv") in str(raised.value)
+
+
+def _feeds_yml(home: Path, location: Path) -> Path:
+    registry = home / "feeds.yml"
+    registry.write_text(
+        f"feeds:\n  - feed_id: city_sheet\n    source: indicator_template\n"
+        f"    location: \"{location}\"\n    schedule: \"@yearly\"\n",
+        encoding="utf-8",
+    )
+    return registry
+
+
+@pytest.fixture
+def template_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("CITYPEERS_FEEDS", str(_feeds_yml(home, tmp_path / "sheets" / "*.csv")))
+    (tmp_path / "sheets").mkdir()
+    with temporary_home(home):
+        yield tmp_path / "sheets"
+
+
+def test_ingest_publishes_good_rows_and_quarantines_bad_ones_with_the_reason(template_home):
+    (template_home / "2024.csv").write_text(
+        GOOD_ROWS + "valencia,rent_to_income_share,2024,35,t/year,,\n", encoding="utf-8")
+    outcome = ingest.ingest("city_sheet", "2024-01-01", "2025-01-01")
+    assert (outcome["published"], outcome["quarantined"]) == (2, 1)
+    quarantined = duckdb.sql(
+        f"select indicator_code, quarantine_reason from "
+        f"'{paths.quarantine_file('indicator_template', 'city_sheet', '2024')}'").fetchall()
+    assert quarantined[0][0] == "rent_to_income_share"
+    assert "unit 't/year' does not fit" in quarantined[0][1]
+    landed = list(paths.landing_dir("indicator_template", "city_sheet", "2024").glob("*.csv"))
+    assert len(landed) == 1
+
+
+def test_a_sheet_mostly_wrong_fails_naming_feed_row_and_field_and_publishes_nothing(template_home):
+    (template_home / "2024.csv").write_text(
+        "city,indicator_code,period,value,unit\nmadrid,msw_recycled_share,2024,10,kg\n"
+        "valencia,msw_recycled_share,2024,10,kg\nseville,msw_recycled_share,2024,12,%\n", encoding="utf-8")
+    with pytest.raises(ContractError) as raised:
+        ingest.ingest("city_sheet", "2024-01-01", "2025-01-01")
+    message = str(raised.value)
+    assert "feed 'city_sheet'" in message and "source_unit=kg" in message and "What to do" in message
+    assert not paths.parsed_file("indicator_template", "city_sheet", "2024").exists()
+    assert any(paths.landing_dir("indicator_template", "city_sheet", "2024").glob("*.csv"))
+
+
+def test_the_blank_template_has_the_documented_header():
+    blank = paths.REPO_ROOT / "feeds" / "templates" / "citypeers_indicator_template.csv"
+    assert blank.read_text(encoding="utf-8").strip() == "city,indicator_code,period,value,unit,source,note"
