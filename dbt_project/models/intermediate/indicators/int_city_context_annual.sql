@@ -1,6 +1,7 @@
 -- One row per city and year: the city's population, area and GDP per capita (PPP) for that year,
--- for every city of the registry and every year any indicator (air or other) or context figure
--- exists, so that totals of any year can be divided and peers compared in any year.
+-- for every city of the registry in every year any indicator (air or other) or context
+-- observation exists, plus the city's own seed baseline years, so that totals of any year can be
+-- divided and peers compared in any year.
 --
 -- Figures come from context observations of the indicator sources (indicator codes population,
 -- area_km2, gdp_per_capita_ppp) and from the cities seed baseline (population of population_year,
@@ -93,24 +94,33 @@ figures as (
 
 ),
 
-years as (
+data_years as (
 
     select observation_year as context_year from observations
     union
     select measurement_year as context_year from air_city_years
-    union
-    select figure_year as context_year from seed_figures where figure_year is not null
 
 ),
 
+-- Every city in every year that has data, plus each city's own baseline years (so a city has
+-- context even before the first delivery, without giving every city a row for another's 2011).
 city_years as (
 
     select
         cities.city_id,
-        years.context_year
+        data_years.context_year
 
     from cities
-    cross join years
+    cross join data_years
+
+    union
+
+    select
+        city_id,
+        figure_year as context_year
+
+    from seed_figures
+    where figure_year is not null
 
 ),
 
