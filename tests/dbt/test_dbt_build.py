@@ -24,7 +24,7 @@ import duckdb
 import pytest
 from tests.citypeers_home import temporary_home
 
-from citypeers.warehouse import prepare_build
+from citypeers.warehouse import prepare_build, validate_marts
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
@@ -387,3 +387,11 @@ def test_context_mart_has_every_city_for_every_year_with_the_year_of_each_figure
     assert by_key[("madrid", 2023)]["has_figure_from_other_year"] is False
     assert (by_key[("tokyo", 2024)]["population"], by_key[("tokyo", 2024)]["population_year"]) == (14047594, 2020)
     assert by_key[("tokyo", 2024)]["has_figure_from_other_year"] is True
+
+
+def test_marts_pass_their_great_expectations_suites(built_warehouse):
+    """The publish gate: per-unit value ranges and flag sets hold for every domain, not only air."""
+    with temporary_home(built_warehouse.parent.parent):
+        summary = validate_marts()
+    assert summary["fct_city_indicator_annual"] == 3 + 4  # pm25: madrid 2023, tokyo 2023 and 2024; 4 others
+    assert summary["dim_city"] == 36
