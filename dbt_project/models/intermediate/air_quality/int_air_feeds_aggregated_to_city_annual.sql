@@ -13,8 +13,8 @@ select
     city_id,
     pollutant,
     cast(extract(year from local_date) as integer) as measurement_year,
-    {{ dbt.listagg('distinct source_name', "', '", 'order by source_name') }} as source_names,
-    {{ dbt.listagg('distinct feed_id', "', '", 'order by feed_id') }} as feed_ids
+    {{ list_distinct('source_name') }} as source_names,
+    {{ list_distinct('feed_id') }} as feed_ids
 
 from readings
 group by

@@ -38,7 +38,7 @@ candidates as (
         indicator_code,
         observation_year,
         count(*) as candidate_count,
-        {{ dbt.listagg('distinct feed_id', "', '", 'order by feed_id') }} as candidate_feed_ids
+        {{ list_distinct('feed_id') }} as candidate_feed_ids
 
     from observations
     group by

@@ -104,6 +104,15 @@ select
     denominator_year,
     denominator_source,
     quality_flag,
+    source_value,
+    source_unit,
+    source_ref,
+    source_note,
+    source_name,
+    feed_id,
+    ingest_period,
+    candidate_count,
+    candidate_feed_ids,
     case
         when quality_flag = 'no_context'
             then
@@ -123,17 +132,10 @@ select
         else
             'city total ' || cast(observed_value as varchar) || ' from feed ' || feed_id
             || ' divided by ' || denominator_name || ' ' || cast(denominator_value as varchar)
-            || coalesce(' (' || cast(denominator_year as varchar) || ', ' || denominator_source || ')',
-                ' (' || denominator_source || ')')
-    end as derivation_note,
-    source_value,
-    source_unit,
-    source_ref,
-    source_note,
-    source_name,
-    feed_id,
-    ingest_period,
-    candidate_count,
-    candidate_feed_ids
+            || coalesce(
+                ' (' || cast(denominator_year as varchar) || ', ' || denominator_source || ')',
+                ' (' || denominator_source || ')'
+            )
+    end as derivation_note
 
 from normalised
