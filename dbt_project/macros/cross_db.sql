@@ -28,3 +28,9 @@
 {% macro duckdb__type_double() -%}
     double
 {%- endmacro %}
+
+
+{# The distinct values of a text column, sorted and joined by ', ' (string_agg / listagg). #}
+{% macro list_distinct(column_name) -%}
+    {{ return(dbt.listagg('distinct ' ~ column_name, "', '", 'order by ' ~ column_name)) }}
+{%- endmacro %}

@@ -1,12 +1,15 @@
 """End-to-end dbt build on small synthetic parsed Parquet files.
 
-Writes parsed files for both air sources into a temporary CITYPEERS_HOME exactly where the
-pipeline would (parsed/<source>/<feed_id>/<period>.parquet, plus the zero-row _schema.parquet),
-runs `dbt seed` and `dbt build` (data tests and unit tests included) into a temporary build
-warehouse, and checks the contracted mart. dbt's own unit tests cover the rules row by row; this
-test protects the wiring: sources found by glob, overlap dedup, station -> city -> mart.
+Writes parsed files for both air sources and for two indicator sources (indicator_template, gtfs)
+into a temporary CITYPEERS_HOME exactly where the pipeline would
+(parsed/<source>/<feed_id>/<period>.parquet, plus the zero-row _schema.parquet), runs `dbt seed`
+and `dbt build` (data tests and unit tests included) into a temporary build warehouse, and checks
+the contracted marts. dbt's own unit tests cover the rules row by row; this test protects the
+wiring: sources found by glob, overlap dedup, station -> city -> mart, indicator observations ->
+dedup across feeds -> context per year -> rates -> mart, and dim_city's latest context.
 
-The synthetic deliveries (hourly, local_date = UTC date) are listed in SYNTHETIC_DELIVERIES.
+The synthetic air deliveries (hourly, local_date = UTC date) are listed in SYNTHETIC_DELIVERIES,
+the indicator observations in SYNTHETIC_OBSERVATIONS.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import duckdb
 import pytest
 from tests.citypeers_home import temporary_home
 
-from citypeers.warehouse import prepare_build
+from citypeers.warehouse import prepare_build, validate_marts
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
 DBT = Path(sys.executable).parent / "dbt"
@@ -46,6 +49,29 @@ SYNTHETIC_DELIVERIES = [
     {"source": "openaq_air", "feed_id": "test_asia", "period": "2025-01-01", "station_id": "1001",
      "city_id": "tokyo", "first_hour": "2025-01-01 00:00", "end_hour": "2025-01-01 06:00", "value": 8.0},
 ]  # fmt: skip
+
+# Parsed indicator observations: (source, feed_id, period) -> rows of
+# (city_id, indicator_code, year, value, unit, basis). Hand-computed expectations in the tests.
+SYNTHETIC_OBSERVATIONS = {
+    # A backfill of the template feed over five years.
+    ("indicator_template", "test_template", "2020-01-01_2025-01-01"): [
+        ("madrid", "msw_recycled_share", 2023, 58.0, "percent", "rate"),
+        # Loses to the gtfs feed's yearly run (period '2024' > '2020-01-01_2025-01-01').
+        ("madrid", "pt_stops_per_km2", 2024, 9.0, "transit_stop / km ** 2", "rate"),
+        # Context: madrid's 2024 population (the seed has 3332035 of 2023).
+        ("madrid", "population", 2024, 3400000.0, "resident", "rate"),
+    ],
+    ("gtfs", "test_gtfs", "2024"): [
+        # 6040 stops / 604 km² (the seed's area) = 10 stops per km².
+        ("madrid", "pt_stops_per_km2", 2024, 6040.0, "transit_stop / km ** 2", "total"),
+        # 340000 departures a week (x 1000: per thousand residents) / 3400000 residents (2024) = 100.
+        ("madrid", "pt_departures_per_1000", 2024, 340000000.0, "departure / week / thousand_residents", "total"),
+    ],
+    ("gtfs", "test_gtfs", "2023"): [
+        # tokyo has no 2023 population: the seed's 2020 figure 14047594 is used, flagged.
+        ("tokyo", "pt_departures_per_1000", 2023, 1404759400.0, "departure / week / thousand_residents", "total"),
+    ],
+}  # fmt: skip
 
 PARSED_COLUMNS = """
     cast(source as varchar) as source,
@@ -99,6 +125,38 @@ def _write_parsed(
     )
 
 
+def _write_observations(
+    con: duckdb.DuckDBPyConnection,
+    home: Path,
+    source: str,
+    feed_id: str,
+    period: str,
+    rows: list[tuple[str, str, int, float, str, str]],
+) -> None:
+    """One parsed indicator file with the contract's columns and types."""
+    path = home / "parsed" / source / feed_id / f"{period}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    values = ", ".join(
+        f"('{city}', '{code}', {year}, {value}, '{unit}', '{basis}', {number})"
+        for number, (city, code, year, value, unit, basis) in enumerate(rows, start=1)
+    )
+    con.execute(
+        f"""
+        copy (
+            select
+                '{source}'::varchar as source, '{feed_id}'::varchar as feed_id, '{period}'::varchar as period,
+                city_id::varchar as city_id, indicator_code::varchar as indicator_code,
+                year::integer as year, value::double as value, unit::varchar as unit,
+                basis::varchar as basis, value::double as source_value, unit::varchar as source_unit,
+                'synthetic row ' || source_row as source_ref, null::varchar as note,
+                'sha256-{feed_id}-{period}' as payload_sha256, source_row::bigint as source_row,
+                null::varchar as parse_error
+            from (values {values}) as rows(city_id, indicator_code, year, value, unit, basis, source_row)
+        ) to '{path}' (format parquet)
+        """
+    )
+
+
 def _dbt(*args: str, env: dict[str, str], target_path: Path) -> None:
     command = [
         str(DBT),
@@ -127,6 +185,8 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     con = duckdb.connect()
     for delivery in SYNTHETIC_DELIVERIES:
         _write_parsed(con, home, **delivery)
+    for (source, feed_id, period), rows in SYNTHETIC_OBSERVATIONS.items():
+        _write_observations(con, home, source, feed_id, period, rows)
     con.close()
 
     env = {
@@ -227,3 +287,111 @@ def test_full_leap_year_meets_rule(mart_rows):
     assert tokyo["valid_day_share"] == pytest.approx(1.0)
     assert tokyo["highest_target_met"] == "eu_2030_limit"  # 8.0 <= 10, > 5
     assert tokyo["who_2021_guideline"] == pytest.approx(5.0)
+
+
+def _rows(built_warehouse: Path, sql: str) -> list[dict]:
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        cursor = con.execute(sql)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.fixture(scope="module")
+def indicator_rows(built_warehouse: Path) -> dict[tuple[str, str, int], dict]:
+    rows = _rows(built_warehouse, "select * from fct_city_indicator_annual where domain != 'air_quality'")
+    return {(row["city_id"], row["indicator_code"], row["year"]): row for row in rows}
+
+
+def test_indicator_sources_reach_the_mart_once_per_city_indicator_year(indicator_rows):
+    # Context (madrid population 2024) is not a scored indicator: not in the mart.
+    assert sorted(indicator_rows) == [
+        ("madrid", "msw_recycled_share", 2023),
+        ("madrid", "pt_departures_per_1000", 2024),
+        ("madrid", "pt_stops_per_km2", 2024),
+        ("tokyo", "pt_departures_per_1000", 2023),
+    ]
+
+
+def test_reported_rate_passes_through_and_higher_is_better_ladder_reads_upwards(indicator_rows):
+    row = indicator_rows[("madrid", "msw_recycled_share", 2023)]
+    assert row["value"] == pytest.approx(58.0)
+    assert (row["unit"], row["domain"], row["direction"], row["basis"]) == (
+        "percent", "waste", "higher_is_better", "rate"
+    )
+    assert (row["quality_flag"], row["quality_note"], row["meets_completeness_rule"]) == ("ok", None, True)
+    assert row["station_count"] is None and row["valid_day_share"] is None
+    assert row["highest_target_met"] == "eu_2025_recycling"  # 58 >= 55
+    assert row["next_target"] == "eu_2030_recycling"
+    assert row["gap_to_next_target"] == pytest.approx(2.0)  # 60 - 58, still to go
+    assert (row["source_names"], row["feed_ids"]) == ("indicator_template", "test_template")
+    assert row["source_ref"] == "synthetic row 1"
+
+
+def test_latest_period_wins_and_total_is_divided_by_the_seed_area(indicator_rows):
+    row = indicator_rows[("madrid", "pt_stops_per_km2", 2024)]
+    assert row["value"] == pytest.approx(6040.0 / 604)
+    assert (row["basis"], row["normalised_by"], row["feed_ids"]) == ("total", "area", "test_gtfs")
+    assert row["quality_flag"] == "ok"
+    assert row["context_year"] is None  # the seed's area has no year
+    assert row["highest_target_met"] is None and row["gap_to_next_target"] is None  # no ladder
+
+
+def test_total_is_divided_by_the_same_year_population_from_a_context_observation(indicator_rows):
+    row = indicator_rows[("madrid", "pt_departures_per_1000", 2024)]
+    assert row["value"] == pytest.approx(340000000.0 / 3400000.0)
+    assert (row["normalised_by"], row["context_year"], row["quality_flag"]) == ("population", 2024, "ok")
+    assert row["derivation_note"] == (
+        "city total 340000000.0 from feed test_gtfs divided by population 3400000.0 (2024, test_template)"
+    )
+
+
+def test_total_without_its_years_population_uses_the_nearest_year_flagged(indicator_rows):
+    row = indicator_rows[("tokyo", "pt_departures_per_1000", 2023)]
+    assert row["value"] == pytest.approx(1404759400.0 / 14047594)
+    assert row["context_year"] == 2020
+    assert row["quality_flag"] == "context_from_other_year"
+    assert row["quality_note"] == "divided by the population of 2020 (no 2023 figure)"
+    assert row["meets_completeness_rule"] is False
+
+
+def test_air_rows_carry_domain_basis_and_feeds(mart_rows):
+    madrid = mart_rows[("madrid", 2023)]
+    assert (madrid["domain"], madrid["direction"], madrid["basis"]) == (
+        "air_quality", "lower_is_better", "station_annual_means"
+    )
+    assert (madrid["source_names"], madrid["feed_ids"]) == ("eea_air", "test_europe")
+
+
+def test_dim_city_takes_the_latest_context_figures(built_warehouse):
+    (madrid,) = _rows(built_warehouse, "select * from dim_city where city_id = 'madrid'")
+    assert (madrid["population"], madrid["population_year"], madrid["population_source"]) == (
+        3400000, 2024, "test_template"
+    )
+    assert madrid["area_km2"] == pytest.approx(604.0)
+    assert madrid["population_density"] == pytest.approx(3400000 / 604.0)
+    assert (madrid["gdp_per_capita_ppp"], madrid["gdp_year"]) == (pytest.approx(55000.0), 2023)
+    (seoul,) = _rows(built_warehouse, "select * from dim_city where city_id = 'seoul'")
+    assert (seoul["population"], seoul["population_year"], seoul["population_source"]) == (
+        9386034, 2023, "cities_seed"
+    )
+
+
+def test_context_mart_has_every_city_for_every_year_with_the_year_of_each_figure(built_warehouse):
+    rows = _rows(built_warehouse, "select * from fct_city_context_annual")
+    by_key = {(row["city_id"], row["year"]): row for row in rows}
+    # Every city in every data year (2023-2025), plus its own seed baseline years (tokyo: 2020).
+    assert all((city, year) in by_key for city in {row["city_id"] for row in rows} for year in (2023, 2024, 2025))
+    assert len({row["city_id"] for row in rows}) == 36
+    assert sorted(year for city, year in by_key if city == "tokyo") == [2020, 2023, 2024, 2025]
+    assert (by_key[("madrid", 2023)]["population"], by_key[("madrid", 2023)]["population_year"]) == (3332035, 2023)
+    assert by_key[("madrid", 2023)]["has_figure_from_other_year"] is False
+    assert (by_key[("tokyo", 2024)]["population"], by_key[("tokyo", 2024)]["population_year"]) == (14047594, 2020)
+    assert by_key[("tokyo", 2024)]["has_figure_from_other_year"] is True
+
+
+def test_marts_pass_their_great_expectations_suites(built_warehouse):
+    """The publish gate: per-unit value ranges and flag sets hold for every domain, not only air."""
+    with temporary_home(built_warehouse.parent.parent):
+        summary = validate_marts()
+    assert summary["fct_city_indicator_annual"] == 3 + 4  # pm25: madrid 2023, tokyo 2023 and 2024; 4 others
+    assert summary["dim_city"] == 36

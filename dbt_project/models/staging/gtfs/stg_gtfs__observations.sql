@@ -1,0 +1,1 @@
+{{ stage_parsed_indicator_observations(source('gtfs', 'observations')) }}

@@ -1,0 +1,1 @@
+{{ stage_parsed_indicator_observations(source('sdmx_csv', 'observations')) }}
