@@ -195,3 +195,36 @@ def test_snapshot_without_station_status_is_a_feed_error_at_fetch_and_at_parse(t
 def test_location_matching_nothing_is_a_feed_error(tmp_path):
     with pytest.raises(FeedError, match="no GBFS snapshot matches"):
         gbfs.fetch(_feed(tmp_path / "nothing" / "*"), YEAR_2019)
+
+
+def test_demo_snapshots_cover_every_gbfs_version_and_ingest_cleanly_with_the_demo_feed(tmp_path):
+    import yaml
+
+    from citypeers.demo import gbfs as demo_gbfs
+
+    cities = [c for c in _registry_cities() if c["city_id"] in ("madrid", "barcelona", "seoul")]
+    demo_gbfs.write(tmp_path / "demo", cities, (2023, 2024, 2025), seed=37)
+    versions = {json.loads((tmp_path / "demo" / "gbfs" / "2024" / c / "station_status.json").read_text())
+                .get("version", "1.0") for c in ("madrid", "barcelona", "seoul")}
+    assert versions == {"3.0", "2.3", "1.0"}
+    demo_feed = next(f for f in yaml.safe_load(paths.feeds_file().read_text(encoding="utf-8"))["feeds"]
+                     if f["feed_id"] == "demo_gbfs")
+    feed = Feed(feed_id="demo_gbfs", source="gbfs", schedule="@yearly", options=demo_feed["options"],
+                location=str(tmp_path / "demo" / "gbfs" / "{year}" / "*"))
+    landed = land(feed, YEAR_2024, gbfs.fetch(feed, YEAR_2024), tmp_path / "home")
+    con = duckdb.connect()
+    broken = gbfs.station_rows(con, landed, feed).filter("breaks_capacity").select("snapshot").fetchall()
+    assert [Path(row[0]).name for row in broken] == ["madrid"]  # the one planted station
+    rows = gbfs.parse(con, landed, feed, YEAR_2024).df()
+    assert len(rows) == 6 and rows["parse_error"].isna().all()
+    per_1000 = {r["city_id"]: r["source_value"] / int(c["population"]) * 1000
+                for r in rows.to_dict("records") for c in cities
+                if r["city_id"] == c["city_id"] and r["indicator_code"] == "shared_bikes_per_1000"}
+    assert all(0.5 < value < 6 for value in per_1000.values()), per_1000
+
+
+def _registry_cities() -> list[dict[str, str]]:
+    import csv
+
+    with (paths.dbt_project_dir() / "seeds" / "cities.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))

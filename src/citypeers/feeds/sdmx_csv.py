@@ -12,8 +12,9 @@ Real quirks handled: label columns interleaved with the code columns (`REF_AREA,
 in the OECD export; they are ignored), `ID: Name` headers with `code: label` cells (the `labels=both`
 export; only the code is used), CRLF line ends, a last line without line end, quoted cells with
 commas, `UNIT_MULT` (the value is multiplied by 10^UNIT_MULT), `NaN` or empty `OBS_VALUE` (a row
-error: quarantined with its `OBS_STATUS`). No SDMX library is installed, so DuckDB reads the file
-(`read_csv`, every column as text) and the mapping below is plain SQL.
+error: quarantined with its `OBS_STATUS`; a status other than `A`, normal, goes to the note).
+No SDMX library is installed, so DuckDB reads the file (`read_csv`, every column as text) and the
+mapping below is plain SQL.
 
 The mapping is declared per feed in feeds.yml `options` (column names are SDMX ids, case-sensitive):
 
@@ -198,7 +199,7 @@ def _source_rows_sql(con: duckdb.DuckDBPyConnection, payload: LandedPayload, fee
             AS source_ref,
         nullif(concat_ws('; ',
             {sql_literal(f'SDMX-CSV {version}')},
-            CASE WHEN obs_status IS NOT NULL THEN 'OBS_STATUS ' || obs_status END
+            CASE WHEN obs_status <> 'A' THEN 'OBS_STATUS ' || obs_status END
         ), '') AS note,
         {sql_literal(payload.sha256)} AS payload_sha256,
         csv_line AS source_row,
