@@ -33,6 +33,8 @@ from typing import Any
 import duckdb
 
 from citypeers import paths
+from citypeers.demo import gbfs as demo_gbfs
+from citypeers.demo import sdmx_csv as demo_sdmx_csv
 from citypeers.errors import ConfigError
 from citypeers.feeds import sql_literal
 from citypeers.units import conversion_factor
@@ -437,6 +439,9 @@ def generate(
             **_write_eea(con, root, stations, seed, years[-1]),
             **_write_openaq(con, root, stations),
         }
+        city_rows = [c for c in _registry_cities() if cities is None or c["city_id"] in cities]
+        summary.update(demo_gbfs.write(root, city_rows, years, seed))
+        summary.update(demo_sdmx_csv.write(root, city_rows, years, seed))
     finally:
         con.close()
     summary["bytes"] = _size(root)

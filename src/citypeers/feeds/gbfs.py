@@ -1,0 +1,341 @@
+"""GBFS (General Bikeshare Feed Specification) snapshots → bike-share indicator observations.
+
+A *snapshot* is one folder holding `station_information.json` and `station_status.json` as a
+system published them at one moment (optionally with its `gbfs.json` discovery file). The
+location is a path glob (`{home}`, `{year}`) matching snapshot folders or files in them; every
+match stands for its folder. With `gbfs.json` present its feed list says which files to read:
+its URLs usually still point at the live system (`https://.../station_status.json`), so they are
+matched by file name inside the snapshot folder.
+
+Per snapshot, two figures for the city:
+- `shared_bikes_per_1000`, sent as a city TOTAL in `bike` (dbt divides it by the population of
+  the year): the bikes docked at the snapshot, available plus disabled. Bikes out on a ride are
+  not in station_status (GBFS does not report them), so the figure is a lower bound of the fleet
+  and is best taken at a quiet hour.
+- `bike_dock_availability_share` in `percent`: of the stations that are installed and renting,
+  the share with at least one bike available and at least one free dock.
+Several snapshots of one city in one year are averaged (the note says how many).
+
+Real quirks handled:
+- field names of GBFS v1/v2 (`num_bikes_available`, `num_bikes_disabled`) and v3
+  (`num_vehicles_available`, `num_vehicles_disabled`); flags as 0/1 (v1) or booleans (v2, v3);
+- `last_updated` as POSIX seconds (v1, v2) or an RFC 3339 string with offset (v3); the year is
+  taken in UTC, and only snapshots taken inside the data interval count;
+- v3 names as localised arrays (`[{"text": ..., "language": ...}]`), v1/v2 names as strings;
+- station ids as strings or numbers; `capacity` missing for some stations (optional in GBFS);
+- gbfs.json feed lists per language (v1/v2 `data.<lang>.feeds`) or flat (v3 `data.feeds`).
+
+Station invariant: available bikes + free docks + disabled bikes + disabled docks <= capacity.
+A station breaking it has counts that cannot all be true, so it is left out of both figures and
+named in the row's `note` (the snapshot itself stays usable).
+
+Options (feeds.yml): `city_from: folder` (the snapshot folder's name is the city key, mapped like
+any city key) or the feed's `city_id` for a single-city feed; `language` picks the gbfs.json
+language block (default: the first one).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+
+from citypeers.errors import FeedError
+from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.intervals import Interval
+from citypeers.registry import Feed
+
+DISCOVERY = "gbfs.json"
+ROLES = ("station_information", "station_status")
+SNAPSHOT_ACTION = (
+    "save each snapshot as a folder holding station_information.json and station_status.json "
+    "(and optionally gbfs.json), then rerun this interval"
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One snapshot folder's landed files (`folder` as the fetch saw it)."""
+
+    folder: str
+    information: LandedPayload | None
+    status: LandedPayload
+
+
+def _feed_file_names(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
+    """role → file name in the snapshot folder, from a gbfs.json document (v1, v2 or v3)."""
+    data = discovery.get("data") if isinstance(discovery, dict) else None
+    if not isinstance(data, dict):
+        raise FeedError(feed.feed_id, "gbfs.json has no `data` object", where=where,
+                        action="save the system's gbfs.json unchanged, or leave it out of the snapshot folder")
+    feeds = data.get("feeds")
+    if feeds is None:  # v1/v2: one feed list per language
+        languages = [key for key, block in data.items() if isinstance(block, dict) and "feeds" in block]
+        language = feed.options.get("language") or (languages[0] if languages else None)
+        feeds = (data.get(language) or {}).get("feeds") if language else None
+    if not isinstance(feeds, list):
+        raise FeedError(feed.feed_id, "gbfs.json lists no feeds (neither data.feeds nor data.<language>.feeds)",
+                        where=where, action="check the file, or set options.language to one of its languages")
+    names = {}
+    for entry in feeds:
+        if isinstance(entry, dict) and entry.get("name") in ROLES and entry.get("url"):
+            names[entry["name"]] = Path(urlparse(str(entry["url"])).path).name
+    if "station_status" not in names:
+        raise FeedError(feed.feed_id, "gbfs.json lists no station_status feed (a system without stations?)",
+                        where=where, action="only docked systems with station_status can be ingested")
+    return names
+
+
+def _default_names() -> dict[str, str]:
+    return {role: f"{role}.json" for role in ROLES}
+
+
+def _load_discovery(content: bytes, feed: Feed, where: str) -> dict:
+    try:
+        return json.loads(content)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FeedError(feed.feed_id, f"gbfs.json is not valid JSON ({exc})", where=where,
+                        action="save the discovery file unchanged, or remove it from the snapshot folder") from exc
+
+
+def _snapshot_folders(feed: Feed, interval: Interval) -> list[Path]:
+    patterns = list(dict.fromkeys(feed.resolved_location(year=year) for year in interval.years()))
+    matches = sorted({match for pattern in patterns for match in glob.glob(pattern, recursive=True)})
+    folders = list(dict.fromkeys(Path(m) if Path(m).is_dir() else Path(m).parent for m in matches))
+    if not folders:
+        raise FeedError(feed.feed_id, f"no GBFS snapshot matches the location for {interval.label}",
+                        where=", ".join(patterns),
+                        action="check `location` in feeds.yml (for the demo feeds run `citypeers demo-data`)")
+    return folders
+
+
+def fetch(feed: Feed, interval: Interval) -> list[Payload]:
+    """Every snapshot folder matching the location: its gbfs.json (if any) and the two station files."""
+    payloads = []
+    for folder in _snapshot_folders(feed, interval):
+        discovery_path = folder / DISCOVERY
+        names = _default_names()
+        if discovery_path.exists():
+            content = discovery_path.read_bytes()
+            payloads.append(Payload(content=content, suffix=".json", request=str(discovery_path)))
+            names = _feed_file_names(_load_discovery(content, feed, str(discovery_path)), feed, str(discovery_path))
+        for role in ROLES:
+            path = folder / names.get(role, f"{role}.json")
+            if not path.exists():
+                if role == "station_information":
+                    continue  # capacity is then unknown; the status alone still gives both figures
+                raise FeedError(feed.feed_id, f"snapshot has no {role} file ({path.name})", where=str(folder),
+                                action=SNAPSHOT_ACTION)
+            payloads.append(Payload(content=path.read_bytes(), suffix=".json", request=str(path)))
+    return payloads
+
+
+def snapshots(payloads: list[LandedPayload], feed: Feed) -> list[Snapshot]:
+    """Group landed payloads by snapshot folder (their request path) and give each file its role."""
+    by_folder: dict[Path, dict[str, LandedPayload]] = {}
+    for payload in payloads:
+        request = Path(payload.request)
+        by_folder.setdefault(request.parent, {})[request.name] = payload
+    found = []
+    for folder, files in by_folder.items():
+        names = _default_names()
+        if DISCOVERY in files:
+            where = f"{files[DISCOVERY].request} (landed as {files[DISCOVERY].path})"
+            names = _feed_file_names(_load_discovery(files[DISCOVERY].path.read_bytes(), feed, where), feed, where)
+        status = files.get(names["station_status"])
+        if status is None:
+            raise FeedError(feed.feed_id, f"snapshot has no station_status ({names['station_status']})",
+                            where=str(folder), action=SNAPSHOT_ACTION)
+        found.append(Snapshot(folder=str(folder), information=files.get(names.get("station_information", "")),
+                              status=status))
+    return found
+
+
+def _stations_sql(con: duckdb.DuckDBPyConnection, payload: LandedPayload, feed: Feed) -> str:
+    """One row per station of a GBFS station file (JSON extracted in DuckDB), after checking the
+    file is JSON with a `data.stations` array."""
+    path = sql_literal(str(payload.path))
+    where = f"{payload.request} (landed as {payload.path})"
+    try:
+        kind = con.sql(
+            f"SELECT json_type(json, '$.data.stations') FROM read_json_objects({path}, format = 'auto')"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise FeedError(feed.feed_id, f"not valid JSON: {exc}", where=where,
+                        action="the file is kept as received; fetch the snapshot again or repair the file, "
+                        "then rerun this interval") from exc
+    if len(kind) != 1 or kind[0][0] != "ARRAY":
+        raise FeedError(feed.feed_id, "not a GBFS station file: no data.stations array", where=where,
+                        action=SNAPSHOT_ACTION)
+    return f"""
+        SELECT json AS doc, unnest(json_extract(json, '$.data.stations[*]')) AS station
+        FROM read_json_objects({path}, format = 'auto')
+    """
+
+
+def _flag(field: str, default: str) -> str:
+    """A GBFS flag sent as 0/1 (v1) or true/false (v2, v3); `default` when absent."""
+    return (f"CASE lower(station->>'{field}') WHEN '1' THEN true WHEN 'true' THEN true "
+            f"WHEN '0' THEN false WHEN 'false' THEN false ELSE {default} END")
+
+
+def _count(v3_field: str, v1_field: str | None = None) -> str:
+    names = [v3_field] + ([v1_field] if v1_field else [])
+    return "try_cast(coalesce(" + ", ".join(f"station->>'{n}'" for n in names) + ") AS INTEGER)"
+
+
+def _snapshot_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, feed: Feed) -> str:
+    status_sql = _stations_sql(con, snapshot.status, feed)
+    if snapshot.information is not None:
+        information_sql = _stations_sql(con, snapshot.information, feed)
+    else:
+        information_sql = "SELECT NULL::JSON AS doc, NULL::JSON AS station LIMIT 0"
+    city_key = sql_literal(Path(snapshot.folder).name) if feed.options.get("city_from") == "folder" else "NULL::VARCHAR"
+    return f"""
+    WITH status AS (
+        SELECT *, row_number() OVER () AS source_row FROM ({status_sql})
+    ),
+    information AS (
+        SELECT
+            station->>'station_id' AS station_id,
+            try_cast(station->>'capacity' AS INTEGER) AS capacity,
+            CASE WHEN json_type(station->'name') = 'ARRAY' THEN station->'name'->0->>'text'
+                 ELSE station->>'name' END AS station_name
+        FROM ({information_sql})
+        QUALIFY row_number() OVER (PARTITION BY station->>'station_id') = 1
+    )
+    SELECT
+        {sql_literal(snapshot.folder)} AS snapshot,
+        {city_key} AS city_key,
+        CASE WHEN json_type(status.doc->'last_updated') IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+             THEN timezone('UTC', to_timestamp(try_cast(status.doc->>'last_updated' AS DOUBLE)))
+             ELSE timezone('UTC', try_cast(status.doc->>'last_updated' AS TIMESTAMPTZ)) END AS snapshot_at_utc,
+        status.doc->>'last_updated' AS last_updated,
+        coalesce(status.doc->>'version', '1.0') AS gbfs_version,
+        status.station->>'station_id' AS station_id,
+        information.station_name,
+        information.capacity,
+        {_count('num_vehicles_available', 'num_bikes_available')} AS bikes_available,
+        coalesce({_count('num_vehicles_disabled', 'num_bikes_disabled')}, 0) AS bikes_disabled,
+        {_count('num_docks_available')} AS docks_available,
+        coalesce({_count('num_docks_disabled')}, 0) AS docks_disabled,
+        {_flag('is_installed', 'true')} AS is_installed,
+        {_flag('is_renting', 'true')} AS is_renting,
+        {_flag('is_returning', 'true')} AS is_returning,
+        {sql_literal(snapshot.status.sha256)} AS payload_sha256,
+        {sql_literal(snapshot.status.request)} AS request,
+        status.source_row
+    FROM status
+    LEFT JOIN information ON information.station_id = (status.station->>'station_id')
+    """
+
+
+def _station_table(con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed) -> str:
+    """A temp table of station rows for every landed snapshot; returns its name."""
+    selects = [_snapshot_sql(con, snapshot, feed) for snapshot in snapshots(payloads, feed)]
+    table = new_table_name("gbfs_stations")
+    con.execute(f"""
+    CREATE TEMP TABLE {table} AS
+    SELECT *,
+        coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled
+            > capacity AS breaks_capacity
+    FROM ({' UNION ALL '.join(f'SELECT * FROM ({select})' for select in selects)})
+    """)
+    return table
+
+
+def station_rows(
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed
+) -> duckdb.DuckDBPyRelation:
+    """One row per station and snapshot, with the counts in v3 terms and `breaks_capacity`
+    (available + free + disabled bikes and docks > capacity) — the level the invariant is checked at."""
+    return con.sql(f"SELECT * FROM {_station_table(con, payloads, feed)} ORDER BY snapshot, source_row")
+
+
+def _city_rows_sql(stations: str) -> str:
+    """Station rows → one row per snapshot and indicator, then the mean per city key and year."""
+    return f"""
+    WITH snapshot_figures AS (
+        SELECT
+            snapshot, city_key, snapshot_at_utc, last_updated, gbfs_version, payload_sha256, request,
+            year(snapshot_at_utc) AS year,
+            sum(bikes_available + bikes_disabled) FILTER (WHERE NOT coalesce(breaks_capacity, false))
+                AS docked_bikes,
+            100.0 * count(*) FILTER (WHERE is_installed AND is_renting AND bikes_available > 0
+                                       AND docks_available > 0 AND NOT coalesce(breaks_capacity, false))
+                / nullif(count(*) FILTER (WHERE is_installed AND is_renting
+                                            AND NOT coalesce(breaks_capacity, false)), 0) AS available_share,
+            count(*) AS stations,
+            count(*) FILTER (WHERE breaks_capacity) AS broken,
+            string_agg(station_id, ', ' ORDER BY source_row) FILTER (WHERE breaks_capacity) AS broken_ids,
+            count(*) FILTER (WHERE bikes_available IS NULL OR docks_available IS NULL) AS uncounted
+        FROM {stations}
+        GROUP BY ALL
+    ),
+    snapshot_rows AS (
+        SELECT *, 'shared_bikes_per_1000' AS indicator_code, docked_bikes AS source_value, 'bike' AS source_unit
+        FROM snapshot_figures
+        UNION ALL
+        SELECT *, 'bike_dock_availability_share', available_share, 'percent'
+        FROM snapshot_figures
+    )
+    SELECT
+        city_key,
+        indicator_code,
+        year,
+        avg(source_value) AS source_value,
+        any_value(source_unit) AS source_unit,
+        string_agg(request || ' @ ' || coalesce(strftime(snapshot_at_utc, '%Y-%m-%dT%H:%M:%SZ'), last_updated), '; '
+                   ORDER BY snapshot_at_utc) AS source_ref,
+        nullif(concat_ws('; ',
+            CASE WHEN count(*) > 1 THEN 'mean of ' || count(*) || ' snapshots' END,
+            'GBFS ' || string_agg(DISTINCT gbfs_version, '/'),
+            CASE WHEN indicator_code = 'shared_bikes_per_1000'
+                 THEN 'docked bikes (available + disabled) at the snapshot; bikes on a ride not counted' END,
+            CASE WHEN sum(broken) > 0 THEN sum(broken) || ' station(s) left out: bikes + docks + disabled > '
+                 || 'capacity (' || string_agg(broken_ids, ', ') || ')' END,
+            CASE WHEN sum(uncounted) > 0 THEN sum(uncounted) || ' station(s) without bike or dock counts' END
+        ), '') AS note,
+        min(payload_sha256) AS payload_sha256,
+        min(stations) AS source_row,
+        nullif(concat_ws('; ',
+            CASE WHEN bool_or(snapshot_at_utc IS NULL)
+                 THEN 'last_updated ' || coalesce(string_agg(last_updated, ', '), '(missing)')
+                      || ' is neither POSIX seconds nor an RFC 3339 time' END,
+            CASE WHEN count(source_value) < count(*) THEN
+                CASE indicator_code WHEN 'bike_dock_availability_share'
+                     THEN 'no installed, renting station in the snapshot'
+                     ELSE 'no station with bike counts in the snapshot' END END
+        ), '') AS row_error
+    FROM snapshot_rows
+    GROUP BY city_key, indicator_code, year
+    """
+
+
+def parse(
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
+) -> duckdb.DuckDBPyRelation:
+    """Landed snapshots → parsed indicator observations for the snapshots taken in the interval.
+
+    `source_row` is the number of stations in the (first) snapshot; `source_ref` names each
+    station_status file and its `last_updated`."""
+    table = new_table_name("gbfs_rows")
+    if not payloads:
+        con.execute(f"CREATE TEMP TABLE {table} AS {empty_indicator_rows_sql()}")
+        return finish_indicator_rows(con, table, feed, interval)
+    stations = _station_table(con, payloads, feed)
+    in_interval = new_table_name("gbfs_stations_in_interval")
+    con.execute(f"""
+    CREATE TEMP TABLE {in_interval} AS
+    SELECT * FROM {stations}
+    WHERE snapshot_at_utc IS NULL
+       OR (snapshot_at_utc >= TIMESTAMP '{interval.start:%Y-%m-%d %H:%M:%S}'
+           AND snapshot_at_utc < TIMESTAMP '{interval.end:%Y-%m-%d %H:%M:%S}')
+    """)
+    con.execute(f"CREATE TEMP TABLE {table} AS {_city_rows_sql(in_interval)}")
+    return finish_indicator_rows(con, table, feed, interval)
