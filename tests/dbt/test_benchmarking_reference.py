@@ -16,7 +16,6 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-
 from tests.dbt import benchmarking_reference as reference
 from tests.dbt.benchmarking_warehouse import UNBOUNDED_INDICATOR, build_benchmarking, write_inputs
 
