@@ -33,7 +33,7 @@ grouped as (
         income_group,
         population_size_class || '__' || income_group as peer_group_id,
         {{ population_size_class_label('population_size_class') }} || ', ' || income_group || ' income'
-        as peer_group_label
+            as peer_group_label
 
     from classified
 

@@ -192,7 +192,7 @@ trends as (
         on
             observations.city_id = valid_year_pairs.city_id
             and observations.indicator_code = valid_year_pairs.indicator_code
-            and valid_year_pairs.later_year <= observations.year
+            and observations.year >= valid_year_pairs.later_year
     group by observations.city_id, observations.indicator_code, observations.year
 
 ),
@@ -210,7 +210,7 @@ trend_points as (
         on
             observations.city_id = valid_observations.city_id
             and observations.indicator_code = valid_observations.indicator_code
-            and valid_observations.year <= observations.year
+            and observations.year >= valid_observations.year
     group by observations.city_id, observations.indicator_code, observations.year
 
 ),
@@ -224,6 +224,12 @@ assembled as (
         peer_group_statistics.peer_group_p25,
         peer_group_statistics.peer_group_p75,
         window_positions.peer_group_rank,
+        similar_city_positions.similar_valid_count,
+        similar_city_positions.similar_rank,
+        window_positions.overall_valid_count,
+        window_positions.overall_rank,
+        highest_target_ranks.highest_target_met_rank,
+        trend_points.trend_point_count,
         case
             when peer_group_statistics.peer_group_valid_count > 1
                 then 100.0 * (
@@ -231,8 +237,6 @@ assembled as (
                     - (window_positions.peer_group_tied_count - 1) / 2.0
                 ) / (peer_group_statistics.peer_group_valid_count - 1)
         end as peer_group_percentile,
-        similar_city_positions.similar_valid_count,
-        similar_city_positions.similar_rank,
         case
             when similar_city_positions.similar_valid_count > 1
                 then 100.0 * (
@@ -240,8 +244,6 @@ assembled as (
                     - similar_city_positions.similar_tied_others / 2.0
                 ) / (similar_city_positions.similar_valid_count - 1)
         end as similar_percentile,
-        window_positions.overall_valid_count,
-        window_positions.overall_rank,
         case
             when window_positions.overall_valid_count > 1
                 then 100.0 * (
@@ -252,14 +254,13 @@ assembled as (
         (observations.value - window_positions.overall_mean) / nullif(window_positions.overall_stddev, 0) as z_score,
         case
             when observations.score_optimum <> observations.score_lower_bound
-                then 100.0 * (observations.value - observations.score_lower_bound)
-                / (observations.score_optimum - observations.score_lower_bound)
+                then
+                    100.0 * (observations.value - observations.score_lower_bound)
+                    / (observations.score_optimum - observations.score_lower_bound)
         end as unclamped_score,
-        highest_target_ranks.highest_target_met_rank,
         coalesce(highest_target_ranks.highest_target_met_rank, 0) + 1 as next_target_rank,
         case when observations.is_valid then observations.value - previous_year.value end as yoy_change,
-        case when trend_points.trend_point_count >= 3 then trends.median_pair_slope end as trend_slope,
-        trend_points.trend_point_count
+        case when trend_points.trend_point_count >= 3 then trends.median_pair_slope end as trend_slope
 
     from observations
     left join peer_group_statistics

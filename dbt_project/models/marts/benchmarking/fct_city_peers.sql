@@ -63,7 +63,10 @@ feature_distances as (
         peer.region as peer_region,
         case
             when city.log_population is not null and peer.log_population is not null
-                then coalesce(abs(city.log_population - peer.log_population) / nullif(feature_ranges.population_range, 0), 0)
+                then
+                    coalesce(
+                        abs(city.log_population - peer.log_population) / nullif(feature_ranges.population_range, 0), 0
+                    )
         end as population_distance,
         case
             when city.log_density is not null and peer.log_density is not null
@@ -138,27 +141,30 @@ reasons as (
         *,
         case
             when population_distance <= {{ var('peer_similar_feature_distance', 0.1) }}
-                then 'similar size (' || {{ compact_number('population') }} || ' vs '
-                || {{ compact_number('peer_population') }} || ')'
+                then
+                    'similar size (' || {{ compact_number('population') }} || ' vs '
+                    || {{ compact_number('peer_population') }} || ')'
         end as size_reason,
         case
             when density_distance <= {{ var('peer_similar_feature_distance', 0.1) }}
-                then 'similar density (' || {{ compact_number('population_density') }} || ' vs '
-                || {{ compact_number('peer_population_density') }} || ' per km²)'
+                then
+                    'similar density (' || {{ compact_number('population_density') }} || ' vs '
+                    || {{ compact_number('peer_population_density') }} || ' per km²)'
         end as density_reason,
         case
             when gdp_distance <= {{ var('peer_similar_feature_distance', 0.1) }}
-                then 'similar income (GDP per capita ' || {{ compact_number('gdp_per_capita_ppp') }} || ' vs '
-                || {{ compact_number('peer_gdp_per_capita_ppp') }} || ')'
+                then
+                    'similar income (GDP per capita ' || {{ compact_number('gdp_per_capita_ppp') }} || ' vs '
+                    || {{ compact_number('peer_gdp_per_capita_ppp') }} || ')'
         end as income_reason,
         case when climate_distance = 0 then 'same climate (' || climate_zone || ')' end as climate_reason,
         case when region_distance = 0 then 'same region (' || region || ')' end as region_reason,
         case when population_distance <= {{ var('peer_similar_feature_distance', 0.1) }} then 'similar size' end
-        as size_word,
+            as size_word,
         case when density_distance <= {{ var('peer_similar_feature_distance', 0.1) }} then 'similar density' end
-        as density_word,
+            as density_word,
         case when gdp_distance <= {{ var('peer_similar_feature_distance', 0.1) }} then 'similar income' end
-        as income_word,
+            as income_word,
         case when climate_distance = 0 then 'same climate' end as climate_word,
         case when region_distance = 0 then 'same region' end as region_word
 

@@ -83,11 +83,11 @@ domain_scores as (
         city_years.city_name,
         city_years.year,
         scorable_domains.domain,
-        coalesce(domain_parts.indicator_count, 0) as indicator_count,
         scorable_domains.scorable_indicator_count,
-        coalesce(domain_parts.indicator_count, 0) * 1.0 / scorable_domains.scorable_indicator_count as coverage,
         domain_parts.mean_score,
-        domain_parts.indicators_used
+        domain_parts.indicators_used,
+        coalesce(domain_parts.indicator_count, 0) as indicator_count,
+        coalesce(domain_parts.indicator_count, 0) * 1.0 / scorable_domains.scorable_indicator_count as coverage
 
     from city_years
     cross join scorable_domains
@@ -134,7 +134,7 @@ overall_rows as (
         sum(case when score is not null then indicator_count else 0 end) as indicator_count,
         sum(scorable_indicator_count) as scorable_indicator_count,
         {{ ordered_string_agg('case when score is not null then indicators_used end', 'domain', ', ') }}
-        as indicators_used,
+            as indicators_used,
         count(score) as domain_count,
         {{ ordered_string_agg('case when score is not null then domain end', 'domain', ', ') }} as domains_used
 

@@ -64,7 +64,6 @@ candidates as (
         city_rows.value as city_value,
         city_rows.trend_slope_per_year as city_trend_slope_per_year,
         city_rows.unit,
-        coalesce(indicators.unit_label, city_rows.unit) as unit_label,
         peers.peer_city_id,
         peers.peer_city_name,
         peers.similarity,
@@ -75,6 +74,7 @@ candidates as (
         peer_rows.trend_slope_per_year as peer_trend_slope_per_year,
         peer_rows.trend_improvement_per_year as peer_trend_improvement_per_year,
         peer_rows.trend_point_count as peer_trend_point_count,
+        coalesce(indicators.unit_label, city_rows.unit) as unit_label,
         {{ better_first_key('peer_rows.value', 'city_rows.direction') }}
         < {{ better_first_key('city_rows.value', 'city_rows.direction') }} as peer_does_better
 
@@ -98,7 +98,7 @@ does_better as (
         'does_better' as opportunity_type,
         row_number() over (
             partition by city_id, indicator_code
-            order by similarity desc, peer_city_id
+            order by similarity desc, peer_city_id asc
         ) as opportunity_rank,
         peer_city_name || ' (similar: ' || similar_on || ') has ' || {{ value_text('peer_value') }} || ' '
         || unit_label || ' against your ' || {{ value_text('city_value') }} || ' in '
@@ -116,7 +116,7 @@ improved_fastest as (
         'improved_fastest' as opportunity_type,
         row_number() over (
             partition by city_id, indicator_code
-            order by peer_trend_improvement_per_year desc, similarity desc, peer_city_id
+            order by peer_trend_improvement_per_year desc, similarity desc, peer_city_id asc
         ) as opportunity_rank,
         peer_city_name || ' (similar: ' || similar_on || ') '
         || case when direction = 'lower_is_better' then 'cut it by ' else 'raised it by ' end
