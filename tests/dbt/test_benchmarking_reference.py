@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from tests.citypeers_home import temporary_home
 from tests.dbt import benchmarking_reference as reference
 from tests.dbt.benchmarking_warehouse import UNBOUNDED_INDICATOR, build_benchmarking, write_inputs
 
@@ -173,3 +174,24 @@ def test_build_is_reproducible(built, tmp_path: Path):
         again.sort_values(order).reset_index(drop=True),
         built["fct_learning_opportunities"].sort_values(order).reset_index(drop=True),
     )
+
+
+def test_publish_gate_suites_pass_on_the_marts_and_catch_out_of_range_values(built, tmp_path: Path):
+    from citypeers.validation import validate_frame
+    from citypeers.warehouse import MART_SUITES
+
+    assert {"marts__fct_city_benchmark", "marts__fct_city_peers"} <= set(MART_SUITES)
+    with temporary_home(tmp_path):
+        for suite, table in [("marts__fct_city_benchmark", "fct_city_benchmark"),
+                             ("marts__fct_city_peers", "fct_city_peers")]:
+            outcome = validate_frame(built[table], suite, run_label="test")
+            assert outcome.failures == [], [failure.describe() for failure in outcome.failures]
+        broken = built["fct_city_benchmark"].copy()
+        broken.loc[broken.index[0], "score"] = 120.0
+        broken.loc[broken.index[1], "overall_percentile"] = -5.0
+        outcome = validate_frame(broken, "marts__fct_city_benchmark", run_label="test")
+        assert {failure.column for failure in outcome.failures} == {"score", "overall_percentile"}
+        peers = built["fct_city_peers"].copy()
+        peers.loc[peers.index[0], "similarity"] = 1.5
+        outcome = validate_frame(peers, "marts__fct_city_peers", run_label="test")
+        assert [failure.column for failure in outcome.failures] == ["similarity"]
