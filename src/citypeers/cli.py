@@ -56,6 +56,18 @@ def _run_dags(args: argparse.Namespace) -> None:
     print(f"{len(runs)} DAG runs succeeded")
 
 
+def _peers(args: argparse.Namespace) -> None:
+    from citypeers.benchmarking import peers_report
+
+    print(peers_report(args.city))
+
+
+def _learn(args: argparse.Namespace) -> None:
+    from citypeers.benchmarking import learn_report
+
+    print(learn_report(args.city, args.indicator))
+
+
 def _env(_: argparse.Namespace) -> None:
     from citypeers.runtime_env import shell_exports
 
@@ -93,6 +105,16 @@ def parser() -> argparse.ArgumentParser:
     run_dags.set_defaults(run=_run_dags)
 
     commands.add_parser("build", help="dbt build, GX gate on the marts, atomic publish").set_defaults(run=_build)
+
+    peers = commands.add_parser("peers", help="a city's most similar cities and why (serving warehouse, read-only)")
+    peers.add_argument("city", help="city id or name, case-insensitive")
+    peers.set_defaults(run=_peers)
+
+    learn = commands.add_parser(
+        "learn", help="similar cities doing better or improving fastest on one indicator (read-only)")
+    learn.add_argument("city", help="city id or name, case-insensitive")
+    learn.add_argument("indicator", help="indicator code or name, e.g. pm25_annual_mean")
+    learn.set_defaults(run=_learn)
     return top
 
 

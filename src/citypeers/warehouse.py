@@ -23,7 +23,13 @@ from citypeers.registry import SOURCES
 
 log = logging.getLogger(__name__)
 
-MART_SUITES = ("marts__dim_city", "marts__fct_city_indicator_annual", "marts__fct_city_context_annual")
+MART_SUITES = (
+    "marts__dim_city",
+    "marts__fct_city_indicator_annual",
+    "marts__fct_city_context_annual",
+    "marts__fct_city_peers",
+    "marts__fct_city_benchmark",
+)
 
 
 def dbt_env() -> dict[str, str]:

@@ -1,0 +1,108 @@
+"""`citypeers peers` and `citypeers learn`: read-only lookups in the serving warehouse, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from citypeers import paths
+from citypeers.benchmarking import BenchmarkLookupError, learn_report, peers_report
+from citypeers.cli import main
+from tests.citypeers_home import temporary_home
+
+REASON = "Valencia (similar: same climate, similar income) has 9.8 µg/m³ against your 14.2 in 2025"
+
+
+@pytest.fixture
+def serving_home(tmp_path: Path):
+    """A serving warehouse holding the few mart rows the commands read."""
+    with temporary_home(tmp_path):
+        database = paths.serving_db()
+        database.parent.mkdir(parents=True)
+        with duckdb.connect(str(database)) as con:
+            con.execute("""
+                create table dim_city as select * from (values
+                    ('madrid', 'Madrid'), ('valencia', 'Valencia'), ('atlantis', 'Atlantis'))
+                    as t(city_id, city_name);
+                create table dim_indicator as select * from (values
+                    ('pm25_annual_mean', 'Annual mean PM2.5 concentration', 'µg/m³', true),
+                    ('population', 'Population', 'residents', false))
+                    as t(indicator_code, indicator_name, unit_label, is_scored);
+                create table fct_city_peers as select * from (values
+                    ('madrid', 1, 'valencia', 'Valencia', 0.91, 5, 'same climate (temperate), same region'))
+                    as t(city_id, peer_rank, peer_city_id, peer_city_name, similarity, shared_feature_count,
+                         similarity_reason);
+            """)
+            con.execute(
+                """
+                create table fct_learning_opportunities as select * from (values
+                    ('madrid', 'pm25_annual_mean', 2025, 'does_better', 1, 'valencia', 'Valencia', 0.91, 9.8,
+                     -1.2, 'ok', ?, 14.2, 'µg/m³'))
+                    as t(city_id, indicator_code, year, opportunity_type, opportunity_rank, peer_city_id,
+                         peer_city_name, similarity, peer_value, peer_trend_slope_per_year, peer_quality_flag,
+                         reason, city_value, unit)
+                """,
+                [REASON],
+            )
+        yield tmp_path
+
+
+def test_peers_accepts_a_city_name_in_any_case(serving_home):
+    report = peers_report("MADRID")
+    assert "Cities most similar to Madrid (madrid)" in report
+    assert "Valencia" in report and "0.91" in report and "same climate (temperate)" in report
+
+
+def test_city_without_peers_says_why_instead_of_an_empty_table(serving_home):
+    assert "has no similar cities" in peers_report("atlantis")
+
+
+def test_unknown_city_lists_close_matches(serving_home):
+    with pytest.raises(BenchmarkLookupError, match=r"unknown city 'madird'; did you mean: madrid"):
+        peers_report("madird")
+
+
+def test_learn_prints_evidence_and_reason(serving_home):
+    report = learn_report("Madrid", "PM25_ANNUAL_MEAN")
+    assert "Madrid: Annual mean PM2.5 concentration, 14.2 µg/m³ in 2025" in report
+    assert "Similar cities doing better" in report
+    assert REASON in report
+
+
+def test_unknown_indicator_lists_close_matches_among_scored_indicators(serving_home):
+    with pytest.raises(BenchmarkLookupError, match=r"unknown indicator 'pm25'; did you mean: pm25_annual_mean"):
+        learn_report("madrid", "pm25")
+    with pytest.raises(BenchmarkLookupError, match="unknown indicator 'population'"):
+        learn_report("madrid", "population")  # context, not benchmarked
+
+
+def test_learn_without_opportunities_explains(serving_home):
+    assert "No learning opportunities for Valencia" in learn_report("valencia", "pm25_annual_mean")
+
+
+def test_commands_read_the_serving_file_without_locking_it(serving_home):
+    with duckdb.connect(str(paths.serving_db()), read_only=True):
+        assert "Valencia" in peers_report("madrid")
+
+
+def test_missing_warehouse_is_a_clear_error_with_exit_code_2(tmp_path, capsys):
+    with temporary_home(tmp_path):
+        assert main(["peers", "madrid"]) == 2
+    error = capsys.readouterr().err
+    assert "is not built yet: run `citypeers build`" in error
+
+
+def test_cli_prints_the_table(serving_home, capsys):
+    assert main(["learn", "madrid", "pm25_annual_mean"]) == 0
+    assert REASON in capsys.readouterr().out
+
+
+def test_warehouse_built_before_the_benchmarking_marts_asks_for_a_rebuild(tmp_path):
+    with temporary_home(tmp_path):
+        paths.serving_db().parent.mkdir(parents=True)
+        with duckdb.connect(str(paths.serving_db())) as con:
+            con.execute("create table dim_city (city_id varchar, city_name varchar)")
+        with pytest.raises(BenchmarkLookupError, match="built before the benchmarking marts"):
+            peers_report("madrid")
