@@ -1,4 +1,4 @@
-"""Read the benchmarking marts from the serving warehouse for `citypeers peers` and `citypeers learn`.
+"""Read the marts from the serving warehouse for `citypeers values`, `citypeers peers` and `citypeers learn`.
 
 The serving file is opened read-only, like any analyst or Superset would: a reader never blocks
 the pipeline's publish (an atomic rename). The formulas live in dbt
@@ -148,3 +148,30 @@ def learn_report(typed_city: str, typed_indicator: str, database: Path | None = 
             reasons = "\n".join(f"  {row[1]}. {row[7]}" for row in chosen)
             sections.append(f"\n{title}\n{table}\n{reasons}")
     return "\n".join(sections)
+
+
+def values_report(typed_indicator: str, year: int | None = None, database: Path | None = None) -> str:
+    """Every city's value of one indicator (latest year by default), best first, with its sources."""
+    with open_serving(database) as con:
+        code, indicator_name = resolve_indicator(con, typed_indicator)
+        domain, unit_label, direction = con.execute(
+            "select domain, unit_label, direction from dim_indicator where indicator_code = ?", [code]
+        ).fetchone()
+        if year is None:
+            year = con.execute(
+                "select max(year) from fct_city_indicator_annual where indicator_code = ?", [code]
+            ).fetchone()[0]
+        rows = con.execute(
+            f"""
+            select city_name, city_id, value, quality_flag, source_names, feed_ids
+            from fct_city_indicator_annual
+            where indicator_code = ? and year = ?
+            order by value {"desc" if direction == "higher" else "asc"} nulls last, city_id
+            """,
+            [code, year],
+        ).fetchall()
+    if not rows:
+        return f"No city has a value for {indicator_name} ({code}) in {year}."
+    better = {"lower": "lower is better", "higher": "higher is better"}.get(direction, "no direction")
+    title = f"{indicator_name} ({code}, {domain}) in {year}: {unit_label}, {better}"
+    return title + "\n" + format_table(["city", "city_id", "value", "quality", "sources", "feeds"], rows)

@@ -56,6 +56,12 @@ def _run_dags(args: argparse.Namespace) -> None:
     print(f"{len(runs)} DAG runs succeeded")
 
 
+def _values(args: argparse.Namespace) -> None:
+    from citypeers.benchmarking import values_report
+
+    print(values_report(args.indicator, args.year))
+
+
 def _peers(args: argparse.Namespace) -> None:
     from citypeers.benchmarking import peers_report
 
@@ -105,6 +111,12 @@ def parser() -> argparse.ArgumentParser:
     run_dags.set_defaults(run=_run_dags)
 
     commands.add_parser("build", help="dbt build, GX gate on the marts, atomic publish").set_defaults(run=_build)
+
+    values = commands.add_parser(
+        "values", help="every city's value of one indicator, best first, with its sources (read-only)")
+    values.add_argument("indicator", help="indicator code or name, e.g. msw_recycled_share")
+    values.add_argument("--year", type=int, help="the year (default: the latest with values)")
+    values.set_defaults(run=_values)
 
     peers = commands.add_parser("peers", help="a city's most similar cities and why (serving warehouse, read-only)")
     peers.add_argument("city", help="city id or name, case-insensitive")

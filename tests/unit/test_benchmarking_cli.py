@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from citypeers import paths
-from citypeers.benchmarking import BenchmarkLookupError, learn_report, peers_report
+from citypeers.benchmarking import BenchmarkLookupError, learn_report, peers_report, values_report
 from citypeers.cli import main
 from tests.citypeers_home import temporary_home
 
@@ -27,9 +27,17 @@ def serving_home(tmp_path: Path):
                     ('madrid', 'Madrid'), ('valencia', 'Valencia'), ('atlantis', 'Atlantis'))
                     as t(city_id, city_name);
                 create table dim_indicator as select * from (values
-                    ('pm25_annual_mean', 'Annual mean PM2.5 concentration', 'µg/m³', true),
-                    ('population', 'Population', 'residents', false))
-                    as t(indicator_code, indicator_name, unit_label, is_scored);
+                    ('pm25_annual_mean', 'Annual mean PM2.5 concentration', 'µg/m³', true, 'air_quality', 'lower'),
+                    ('msw_recycled_share', 'Municipal solid waste recycled', '% of waste', true, 'waste', 'higher'),
+                    ('population', 'Population', 'residents', false, 'context', 'none'))
+                    as t(indicator_code, indicator_name, unit_label, is_scored, domain, direction);
+                create table fct_city_indicator_annual as select * from (values
+                    ('madrid', 'Madrid', 'msw_recycled_share', 2024, 31.0, 'ok', 'wide_table', 'demo_waste'),
+                    ('valencia', 'Valencia', 'msw_recycled_share', 2024, 44.5, 'ok', 'wide_table', 'demo_waste'),
+                    ('valencia', 'Valencia', 'msw_recycled_share', 2025, 47.25, 'ok', 'wide_table', 'demo_waste'),
+                    ('madrid', 'Madrid', 'pm25_annual_mean', 2025, 14.2, 'ok', 'eea_air', 'demo_europe'),
+                    ('valencia', 'Valencia', 'pm25_annual_mean', 2025, 9.8, 'ok', 'eea_air', 'demo_europe'))
+                    as t(city_id, city_name, indicator_code, year, value, quality_flag, source_names, feed_ids);
                 create table fct_city_peers as select * from (values
                     ('madrid', 1, 'valencia', 'Valencia', 0.91, 5, 'same climate (temperate), same region'))
                     as t(city_id, peer_rank, peer_city_id, peer_city_name, similarity, shared_feature_count,
@@ -106,3 +114,22 @@ def test_warehouse_built_before_the_benchmarking_marts_asks_for_a_rebuild(tmp_pa
             con.execute("create table dim_city (city_id varchar, city_name varchar)")
         with pytest.raises(BenchmarkLookupError, match="built before the benchmarking marts"):
             peers_report("madrid")
+
+
+def test_values_lists_cities_best_first_in_the_indicators_direction(serving_home):
+    recycled = values_report("msw_recycled_share", 2024).splitlines()
+    assert recycled[0] == (
+        "Municipal solid waste recycled (msw_recycled_share, waste) in 2024: % of waste, higher is better"
+    )
+    assert [line.split()[0] for line in recycled[3:]] == ["Valencia", "Madrid"]
+    assert "44.50" in recycled[3] and "wide_table" in recycled[3] and "demo_waste" in recycled[3]
+    pm25 = values_report("pm25_annual_mean").splitlines()
+    assert "in 2025" in pm25[0] and "lower is better" in pm25[0]
+    assert [line.split()[0] for line in pm25[3:]] == ["Valencia", "Madrid"]
+
+
+def test_values_defaults_to_the_latest_year_and_says_when_a_year_is_empty(serving_home, capsys):
+    assert main(["values", "msw_recycled_share"]) == 0
+    out = capsys.readouterr().out
+    assert "in 2025" in out and "47.25" in out and "Madrid" not in out
+    assert "No city has a value" in values_report("msw_recycled_share", 1999)
