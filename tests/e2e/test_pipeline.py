@@ -11,8 +11,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
-from tests.e2e.pipeline import BIN, E2E_CITIES, environment, run
+from tests.e2e.pipeline import BIN, E2E_CITIES, E2E_YEARS, environment, run
 
 pytestmark = pytest.mark.e2e
 
@@ -39,33 +40,69 @@ def mart_snapshot(home: Path) -> list[tuple]:
         from fct_city_indicator_annual order by all""")
 
 
-def test_marts_hold_every_city_and_year_the_feeds_sent(published_home):
+def test_marts_hold_every_city_year_and_scored_indicator_the_feeds_sent(published_home):
     cities = {row[0] for row in query(published_home, "select distinct city_id from fct_city_indicator_annual")}
     assert cities == set(E2E_CITIES)
     years = {row[0] for row in query(published_home, "select distinct year from fct_city_indicator_annual")}
     assert years == {2023, 2024, 2025}
-    indicators = {
-        row[0] for row in query(published_home, "select distinct indicator_code from fct_city_indicator_annual")
-    }
-    assert indicators == {"pm25_annual_mean", "pm10_annual_mean", "no2_annual_mean"}
-    (rows,) = query(published_home, "select count(*) from fct_city_indicator_annual")[0]
-    assert rows == len(E2E_CITIES) * 3 * 3
+    # every scored indicator of the catalogue, in every domain, for every city and year
+    missing = query(published_home, """
+        with expected as (
+            select city_id, indicator_code, year
+            from (select distinct city_id from fct_city_indicator_annual)
+            cross join (select indicator_code from dim_indicator where is_scored)
+            cross join (values (2023), (2024), (2025)) as years (year)
+        )
+        select * from expected
+        anti join fct_city_indicator_annual using (city_id, indicator_code, year)
+        order by all""")
+    # the only gaps are the rows the ingest gate quarantined (the demo plants one empty SDMX
+    # observation): a quarantined figure leaves its city-year missing, it is never invented
+    quarantined = query(published_home, """
+        select coalesce(sum(quarantined_row_count), 0) from fct_quarantine_reasons
+        where source_name not in ('eea_air', 'openaq_air')""")[0][0]
+    assert len(missing) == quarantined, f"{len(missing)} city-years without a value, e.g. {missing[:5]}"
+    domains = {row[0] for row in query(published_home, "select distinct domain from fct_city_indicator_annual")}
+    assert domains == {"air_quality", "noise", "mobility", "waste", "water", "housing"}
+    duplicates = query(published_home, """
+        select count(*) from (select city_id, indicator_code, year from fct_city_indicator_annual
+        group by all having count(*) > 1)""")[0][0]
+    assert duplicates == 0
 
 
-def test_both_formats_reach_the_warehouse_in_canonical_units(published_home):
+def test_every_format_reaches_the_warehouse_in_canonical_units(published_home):
     by_city = dict(query(published_home, """
         select city_id, max(value) from fct_city_indicator_annual
         where indicator_code = 'pm25_annual_mean' group by city_id"""))
     # Delhi's fine-particle pollution is an order of magnitude above Madrid's in any year.
     assert by_city["delhi"] > 5 * by_city["madrid"]
-    units = {row[0] for row in query(published_home, "select distinct unit from fct_city_indicator_annual")}
-    assert units == {"µg/m³"}
+    wrong_units = query(published_home, """
+        select f.indicator_code, f.unit, i.unit_label from fct_city_indicator_annual as f
+        join dim_indicator as i using (indicator_code) where f.unit is distinct from i.canonical_unit""")
+    assert wrong_units == []
+    sources = {row[0] for row in query(published_home, """
+        select distinct unnest(string_split(source_names, ', ')) from fct_city_indicator_annual""")}
+    assert sources == {"eea_air", "openaq_air", "gtfs", "gbfs", "sdmx_csv", "wide_table", "indicator_template"}
+    # city totals (departures, stops, bikes, tonnes) were divided by the same year's population or area
+    totals = query(published_home, """
+        select indicator_code, count(*), count(value) from fct_city_indicator_annual
+        where basis = 'total' group by all""")
+    assert {code for code, _, _ in totals} >= {"pt_departures_per_1000", "pt_stops_per_km2", "shared_bikes_per_1000"}
+    assert all(rows == with_value for _, rows, with_value in totals), totals
+    outside = query(published_home, """
+        select f.indicator_code, f.city_id, f.year, f.value from fct_city_indicator_annual as f
+        join dim_indicator as i using (indicator_code)
+        where i.canonical_unit = 'percent' and (f.value < 0 or f.value > 100)""")
+    assert outside == [], outside
 
 
 def test_city_years_below_the_completeness_rule_are_flagged_not_dropped(published_home):
     flagged = query(published_home, """
         select city_id, year, quality_note from fct_city_indicator_annual
         where quality_flag = 'below_completeness_rule'""")
+    assert {row[0] for row in query(published_home, """
+        select distinct domain from fct_city_indicator_annual
+        where quality_flag = 'below_completeness_rule'""")} == {"air_quality"}
     # the demo plants whole city-years with too few valid days (Delhi 2025 among them)
     assert flagged, "the demo's incomplete city-years must appear, flagged"
     assert all(note and "rule" in note for _, _, note in flagged)
@@ -79,7 +116,11 @@ def test_every_ingest_validation_is_recorded_in_the_warehouse(published_home):
     runs = query(published_home, """
         select run_label, is_success from fct_validation_runs where gate = 'ingest'""")
     labels = {label for label, _ in runs}
-    assert {"demo_europe__2023", "demo_europe__2024", "demo_europe__2025"} <= labels
+    registry = yaml.safe_load((published_home / "feeds.yml").read_text(encoding="utf-8"))
+    yearly = [feed["feed_id"] for feed in registry["feeds"] if feed["schedule"] == "@yearly"]
+    assert len(yearly) >= 7, yearly
+    for feed_id in yearly:
+        assert {f"{feed_id}__{year}" for year in E2E_YEARS} <= labels, feed_id
     assert len([label for label in labels if label.startswith("demo_asia__")]) == 12
     # a run is unsuccessful exactly when its feed period quarantined rows
     quarantined = {
@@ -88,6 +129,24 @@ def test_every_ingest_validation_is_recorded_in_the_warehouse(published_home):
     }
     failed = {label for label, success in runs if not success and label.startswith("demo_")}
     assert failed == {label for label in quarantined if label.startswith("demo_")}
+
+
+def test_benchmark_marts_rank_every_city_among_its_peers(published_home):
+    # every city of the registry has context (cities.csv), so each has its k = 8 similar cities
+    peers = dict(query(published_home, "select city_id, count(*) from fct_city_peers group by all"))
+    assert all(peers[city] == 8 for city in E2E_CITIES), peers
+    benchmarked = query(published_home, """
+        select count(distinct city_id), count(distinct indicator_code), count(overall_rank)
+        from fct_city_benchmark""")[0]
+    assert benchmarked[0] == len(E2E_CITIES) and benchmarked[1] >= 19 and benchmarked[2] > 0
+    overall = query(published_home, """
+        select count(*) from fct_city_scores where domain = 'overall' and score is not null""")[0][0]
+    assert overall > 0
+    env = environment(published_home, published_home / "feeds.yml")
+    learn = run([str(BIN / "citypeers"), "learn", "madrid", "pm25_annual_mean"], env).stdout
+    assert "Madrid: Annual mean PM2.5 concentration" in learn and "Similar cities" in learn, learn
+    values = run([str(BIN / "citypeers"), "values", "msw_recycled_share"], env).stdout
+    assert all(city.capitalize() in values for city in ("madrid", "seoul", "tokyo")), values
 
 
 def test_targets_are_the_who_ladder(published_home):
