@@ -9,16 +9,24 @@ citypeers demo is ready.
 
   Dashboard    http://127.0.0.1:${port}/superset/dashboard/air-quality-who/
   Superset     http://127.0.0.1:${port}/   user: admin   password: in ${home}/superset/admin_password (only you can read it)
-  Warehouse    ${home}/warehouse/citypeers.duckdb   (open read-only: duckdb -readonly, or duckdb.connect(path, read_only=True))
+  Warehouse    ${home}/warehouse/citypeers.duckdb   (open read-only: duckdb.connect(path, read_only=True))
   Landing zone ${home}/landing/   quarantine: ${home}/quarantine/   GX results: ${home}/validation/
   Airflow      AIRFLOW_HOME=${home}/airflow; the DAG runs are in its metadata and logs.
                To watch them in the UI: eval "\$(.venv/bin/citypeers env)" && airflow standalone
+  Try          eval "\$(.venv/bin/citypeers env)"; citypeers values msw_recycled_share
+               citypeers peers madrid; citypeers learn madrid pm25_annual_mean
 
 Stop the servers with:  make stop
 TXT
 .venv/bin/python - <<PY
 import duckdb
 con = duckdb.connect("${home}/warehouse/citypeers.duckdb", read_only=True)
-for table in ("dim_city", "dim_indicator", "fct_city_indicator_annual"):
+for table in ("dim_city", "dim_indicator", "fct_city_indicator_annual", "fct_city_context_annual",
+              "fct_city_peers", "fct_city_benchmark", "fct_learning_opportunities", "fct_city_scores"):
     print(f"  {table:<28}{con.execute(f'select count(*) from {table}').fetchone()[0]:>8} rows")
+print("\n  fct_city_indicator_annual by domain: cities, indicators, years")
+for domain, cities, indicators, years in con.execute("""
+        select domain, count(distinct city_id), count(distinct indicator_code), count(distinct year)
+        from fct_city_indicator_annual group by domain order by domain""").fetchall():
+    print(f"  {domain:<28}{cities:>8}{indicators:>8}{years:>8}")
 PY
