@@ -24,6 +24,7 @@ SOURCE_KINDS = {
     "eea_air": "air",
     "openaq_air": "air",
     "indicator_template": "indicator",
+    "wide_table": "indicator",
 }
 SOURCES = tuple(SOURCE_KINDS)
 _FEED_ID = re.compile(r"^[a-z][a-z0-9_]*$")
