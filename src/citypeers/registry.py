@@ -77,8 +77,9 @@ def city_names() -> dict[str, str]:
 def _mapping(raw: dict[str, Any], feed_id: str, registry: Path, key: str) -> dict[str, str]:
     """A feed's mapping to city ids: `stations`/`stations_file` (station_id,city_id) or
     `cities`/`cities_file` (city_key,city_id), inline and/or from a CSV file."""
-    mapping = {str(k): str(v) for k, v in (raw.get(f"{key}s") or {}).items()}
-    mapping_file = raw.get(f"{key}s_file")
+    plural = "stations" if key == "station" else "cities"
+    mapping = {str(k): str(v) for k, v in (raw.get(plural) or {}).items()}
+    mapping_file = raw.get(f"{plural}_file")
     key_column = "station_id" if key == "station" else "city_key"
     if mapping_file:
         path = Path(str(mapping_file).format(home=paths.home()))
@@ -86,7 +87,7 @@ def _mapping(raw: dict[str, Any], feed_id: str, registry: Path, key: str) -> dic
             path = registry.parent / path
         if not path.exists():
             raise ConfigError(
-                f"feed '{feed_id}': {key}s_file {path} does not exist — "
+                f"feed '{feed_id}': {plural}_file {path} does not exist — "
                 f"create it (columns {key_column},city_id) or run `citypeers demo-data` for the demo feeds"
             )
         with path.open(newline="", encoding="utf-8") as handle:

@@ -127,3 +127,31 @@ def test_a_sheet_mostly_wrong_fails_naming_feed_row_and_field_and_publishes_noth
 def test_the_blank_template_has_the_documented_header():
     blank = paths.REPO_ROOT / "feeds" / "templates" / "citypeers_indicator_template.csv"
     assert blank.read_text(encoding="utf-8").strip() == "city,indicator_code,period,value,unit,source,note"
+
+
+def test_demo_city_template_files_parse_with_the_demo_feed(tmp_path):
+    import csv
+
+    from citypeers.demo import indicator_template as demo_template
+
+    with (paths.dbt_project_dir() / "seeds" / "cities.csv").open(newline="", encoding="utf-8") as handle:
+        cities = [c for c in csv.DictReader(handle) if c["city_id"] in ("madrid", "delhi", "tokyo")]
+    demo_template.write(tmp_path, cities, (2023, 2024, 2025), seed=37)
+    feed = Feed(feed_id="demo_city_template", source="indicator_template",
+                location=str(tmp_path / "indicator_template" / "{year}.csv"), schedule="@yearly")
+    con = duckdb.connect()
+    clean = template.parse(con, [landed_file(tmp_path / "indicator_template" / "2023.csv", "2023.csv")], feed,
+                           Interval.of("2023-01-01", "2024-01-01")).df()
+    # 4 housing indicators and 3 context figures per city, all in canonical units
+    assert len(clean) == 3 * 7 and clean["parse_error"].isna().all()
+    assert set(clean["indicator_code"]) == {
+        "house_price_to_income_ratio", "rent_to_income_share", "housing_cost_overburden_share",
+        "overcrowding_share", "population", "area_km2", "gdp_per_capita_ppp"}
+    population = clean[clean["indicator_code"] == "population"].set_index("city_id")["value"]
+    assert population["tokyo"] > population["madrid"] > 1_000_000
+    planted = template.parse(con, [landed_file(tmp_path / "indicator_template" / "2024.csv", "2024.csv")], feed,
+                             Interval.of("2024-01-01", "2025-01-01")).df()
+    reasons = planted.dropna(subset=["parse_error"])["parse_error"].tolist()
+    assert len(reasons) == 2, reasons
+    assert any("percent_of_income" in reason for reason in reasons)
+    assert any("Atlantis" in reason for reason in reasons)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from citypeers.errors import ConfigError
-from citypeers.registry import feed_schedules, load_feeds
+from citypeers.registry import SOURCES, feed_schedules, load_feeds
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -41,6 +41,21 @@ feeds:
     assert feed.city_for_station("S9") is None
 
 
+def test_city_key_mapping_of_an_indicator_feed_is_read_inline_and_from_a_csv_file(tmp_path):
+    (tmp_path / "cities.csv").write_text("city_key,city_id\nWien,vienna\n", encoding="utf-8")
+    registry = _write(tmp_path, """
+feeds:
+  - feed_id: waste
+    source: wide_table
+    location: /data/waste.csv
+    schedule: "@yearly"
+    cities: {"València": valencia}
+    cities_file: cities.csv
+""")
+    (feed,) = load_feeds(registry)
+    assert feed.city_keys == {"València": "valencia", "Wien": "vienna"}
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
@@ -58,6 +73,9 @@ def test_a_wrong_feed_entry_is_a_clear_config_error(tmp_path, entry, message):
 
 
 def test_the_project_registry_has_one_dag_worth_of_schedule_per_feed():
-    schedules = {**feed_schedules("eea_air"), **feed_schedules("openaq_air")}
-    assert set(schedules) == {"demo_europe", "demo_asia"}
+    schedules = {source: feed_schedules(source) for source in SOURCES}
+    assert {feed_id for feeds in schedules.values() for feed_id in feeds} == {
+        "demo_europe", "demo_asia", "demo_gbfs", "demo_water", "demo_noise", "demo_city_template", "demo_waste"
+    }
+    schedules = {feed_id: schedule for feeds in schedules.values() for feed_id, schedule in feeds.items()}
     assert all(schedule for schedule, _ in schedules.values())

@@ -256,3 +256,39 @@ def test_a_wrong_option_is_a_feed_error_saying_what_to_fix():
         wide_table.mapping(_dsny_feed(aggregate=None))
     with pytest.raises(FeedError, match="exactly one of options.year_column or options.years_file"):
         wide_table.mapping(_waw_feed(year_column="year"))
+
+
+def _project_feed(tmp_path: Path, feed_id: str) -> Feed:
+    """The feed as feeds.yml declares it (loaded through the registry, mapping included)."""
+    import yaml
+
+    from citypeers.registry import load_feeds
+
+    entries = yaml.safe_load(paths.feeds_file().read_text(encoding="utf-8"))["feeds"]
+    registry = tmp_path / "feeds.yml"
+    registry.write_text(yaml.safe_dump({"feeds": [e for e in entries if e["feed_id"] == feed_id]}), encoding="utf-8")
+    (feed,) = load_feeds(registry)
+    return feed
+
+
+def test_demo_waste_table_parses_with_the_demo_feed_of_feeds_yml(tmp_path):
+    import csv
+
+    from citypeers.demo import wide_table as demo_wide_table
+
+    with (paths.dbt_project_dir() / "seeds" / "cities.csv").open(newline="", encoding="utf-8") as handle:
+        cities = [c for c in csv.DictReader(handle) if c["city_id"] in ("valencia", "hanoi", "delhi", "tokyo")]
+    demo_wide_table.write(tmp_path, cities, (2023, 2024, 2025), seed=37)
+    payload = landed_file(tmp_path / "wide_table" / "waste_cities.csv", "waste_cities.csv")
+    feed = _project_feed(tmp_path, "demo_waste")
+    rows = wide_table.parse(duckdb.connect(), [payload], feed, Interval.of("2024-01-01", "2025-01-01")).df()
+    # one year's rows: 4 cities x 3 indicators, the double-encoded local names repaired and mapped
+    assert len(rows) == 4 * 3 and set(rows["year"]) == {2024}
+    assert set(rows["city_id"]) == {"valencia", "hanoi", "delhi", "tokyo"}
+    errors = rows.dropna(subset=["parse_error"])
+    # the planted gap: the middle city by id (delhi hanoi TOKYO valencia) leaves its coverage
+    # empty in the middle year
+    assert errors[["city_id", "indicator_code"]].values.tolist() == [["tokyo", "msw_collection_coverage_share"]]
+    kg = rows[rows["indicator_code"] == "msw_kg_per_resident_day"].set_index("city_id")["value"]
+    assert 0.45 <= kg["delhi"] <= 0.9 and 1.0 <= kg["tokyo"] <= 1.9
+    assert set(rows["unit"]) == {"kg / resident / day", "percent"}

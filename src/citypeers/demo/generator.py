@@ -34,7 +34,9 @@ import duckdb
 
 from citypeers import paths
 from citypeers.demo import gbfs as demo_gbfs
+from citypeers.demo import indicator_template as demo_indicator_template
 from citypeers.demo import sdmx_csv as demo_sdmx_csv
+from citypeers.demo import wide_table as demo_wide_table
 from citypeers.errors import ConfigError
 from citypeers.feeds import sql_literal
 from citypeers.units import conversion_factor
@@ -442,6 +444,8 @@ def generate(
         city_rows = [c for c in _registry_cities() if cities is None or c["city_id"] in cities]
         summary.update(demo_gbfs.write(root, city_rows, years, seed))
         summary.update(demo_sdmx_csv.write(root, city_rows, years, seed))
+        summary.update(demo_indicator_template.write(root, city_rows, years, seed))
+        summary.update(demo_wide_table.write(root, city_rows, years, seed))
     finally:
         con.close()
     summary["bytes"] = _size(root)
