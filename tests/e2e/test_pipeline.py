@@ -56,12 +56,14 @@ def test_marts_hold_every_city_year_and_scored_indicator_the_feeds_sent(publishe
         select * from expected
         anti join fct_city_indicator_annual using (city_id, indicator_code, year)
         order by all""")
-    # the only gaps are the rows the ingest gate quarantined (the demo plants one empty SDMX
-    # observation): a quarantined figure leaves its city-year missing, it is never invented
+    # the only gaps are rows the ingest gate quarantined (the demo plants an empty SDMX observation,
+    # an empty waste coverage cell and a template row in an unknown unit; its row for a city
+    # outside the registry is quarantined too but leaves no gap): a quarantined figure leaves its
+    # city-year missing, it is never invented
     quarantined = query(published_home, """
         select coalesce(sum(quarantined_row_count), 0) from fct_quarantine_reasons
         where source_name not in ('eea_air', 'openaq_air')""")[0][0]
-    assert len(missing) == quarantined, f"{len(missing)} city-years without a value, e.g. {missing[:5]}"
+    assert 0 < len(missing) <= quarantined, f"{len(missing)} city-years without a value, e.g. {missing[:5]}"
     domains = {row[0] for row in query(published_home, "select distinct domain from fct_city_indicator_annual")}
     assert domains == {"air_quality", "noise", "mobility", "waste", "water", "housing"}
     duplicates = query(published_home, """

@@ -54,6 +54,7 @@ def test_one_ingest_dag_per_feed_and_the_transform(dag_bag):
     assert set(dag_bag["dags"]) == {
         "ingest__eea_air__demo_europe",
         "ingest__openaq_air__demo_asia",
+        "ingest__gtfs__demo_gtfs",
         "ingest__gbfs__demo_gbfs",
         "ingest__sdmx_csv__demo_water",
         "ingest__sdmx_csv__demo_noise",

@@ -34,6 +34,7 @@ import duckdb
 
 from citypeers import paths
 from citypeers.demo import gbfs as demo_gbfs
+from citypeers.demo import gtfs as demo_gtfs
 from citypeers.demo import indicator_template as demo_indicator_template
 from citypeers.demo import sdmx_csv as demo_sdmx_csv
 from citypeers.demo import wide_table as demo_wide_table
@@ -443,6 +444,7 @@ def generate(
         }
         city_rows = [c for c in _registry_cities() if cities is None or c["city_id"] in cities]
         summary.update(demo_gbfs.write(root, city_rows, years, seed))
+        summary.update(demo_gtfs.write(root, city_rows, years, seed))
         summary.update(demo_sdmx_csv.write(root, city_rows, years, seed))
         summary.update(demo_indicator_template.write(root, city_rows, years, seed))
         summary.update(demo_wide_table.write(root, city_rows, years, seed))

@@ -1,0 +1,470 @@
+"""GTFS static feeds (a .zip, or a folder of .txt files) → public-transport supply per city and year.
+
+Two city TOTALS per city and year (dbt divides them by the city's population or area):
+
+- `pt_departures_per_1000` in `departure/week`: scheduled departures in the year's
+  *representative week*. A departure is a trip that runs on a service date (its first
+  stop_time, counted once per trip and date); a trip listed in `frequencies.txt` counts each of
+  its headway departures, `ceil((end_time - start_time) / headway_secs)` per row.
+- `pt_stops_per_km2` in `transit_stop`: stops and platforms where a vehicle stops
+  (`location_type` empty or 0; stations, entrances and nodes are not stops) served by at least
+  one trip of the feed.
+
+Service dates are `calendar.txt` weekday flags within `start_date`..`end_date`, plus
+`calendar_dates.txt` exception_type 1, minus exception_type 2; a feed without `calendar.txt`
+works from `calendar_dates.txt` alone (AtB Trondheim does).
+
+**Representative week**: among the Monday-to-Sunday weeks whose Monday lies in the data interval,
+the one with the most scheduled departures (ties: the earliest). A busiest week is a regular
+week, not a holiday week or a half week at the edge of the feed's validity; its Sunday may fall
+in the next year. The observation's year is the year of that Monday, and `source_ref` names the
+week ("GTFS caltrain.zip, week of 2017-10-02"). A year in which the feed schedules nothing (its
+service range does not overlap the interval) gives no observation: logged, not an error.
+
+**Payloads**: a .zip is landed unchanged; a folder is packed into one zip (sorted names, fixed
+timestamps and permissions), so the same folder always lands as the same bytes under the same hash.
+
+**Cities**: by default every payload is the feed's `city_id`. With `options: {city_from:
+file_stem}` the location glob may match one zip (or folder) per city, and the file name without
+`.zip` is the city key (a city id or name of cities.csv, or a key mapped under `cities:`). Several
+payloads of one city (a bus and a rail operator) are added up over the same week; the row's
+`payload_sha256` then lists their hashes, comma-separated.
+
+**Real quirks handled**: extra non-standard files (ignored); files inside a sub-folder of the zip;
+a UTF-8 byte order mark; non-ASCII text (Hebrew, Norwegian); a file that is not valid UTF-8 is
+read as Latin-1 and the note says so (AtB's `stops.txt`); header names with stray blanks; short
+rows (missing trailing cells); several agencies in one feed; no `calendar.txt`; service times past
+24:00:00 (they belong to the service date, as GTFS says).
+
+Whole-payload problems raise FeedError naming the file and what to do: not a zip (or a broken
+one), a missing required file (stops.txt, routes.txt, trips.txt, stop_times.txt, and calendar.txt
+or calendar_dates.txt), a required column missing from a file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob
+import io
+import logging
+import tempfile
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path, PurePosixPath
+
+import duckdb
+
+from citypeers.errors import FeedError
+from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.intervals import Interval
+from citypeers.registry import Feed
+
+log = logging.getLogger(__name__)
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# file -> (required columns, optional columns); every column is read as text.
+FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "agency.txt": ((), ("agency_id", "agency_name")),
+    "stops.txt": (("stop_id",), ("location_type",)),
+    "routes.txt": (("route_id",), ("agency_id",)),
+    "trips.txt": (("route_id", "service_id", "trip_id"), ()),
+    "stop_times.txt": (("trip_id", "stop_id"), ()),
+    "calendar.txt": (("service_id", *WEEKDAYS, "start_date", "end_date"), ()),
+    "calendar_dates.txt": (("service_id", "date", "exception_type"), ()),
+    "frequencies.txt": (("trip_id", "start_time", "end_time", "headway_secs"), ()),
+}
+REQUIRED_FILES = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
+SERVICE_FILES = ("calendar.txt", "calendar_dates.txt")
+CITY_FROM = (None, "file_stem")
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+DEPARTURE_UNIT = "departure/week"
+STOP_UNIT = "transit_stop"
+
+
+# --- fetch ---------------------------------------------------------------------------------------
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    """Files (name -> content) as one zip, byte-identical for identical files: sorted names, fixed
+    timestamp, permissions and compression."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = 0o100644 << 16
+            archive.writestr(info, files[name], compresslevel=6)
+    return buffer.getvalue()
+
+
+def pack_folder(folder: Path) -> bytes:
+    """A folder's files as one deterministic zip (sub-folders and hidden files are left out)."""
+    return zip_bytes({path.name: path.read_bytes() for path in folder.iterdir()
+                      if path.is_file() and not path.name.startswith(".")})
+
+
+def _city_from(feed: Feed) -> str | None:
+    city_from = feed.options.get("city_from")
+    if city_from not in CITY_FROM:
+        raise FeedError(feed.feed_id, f"unknown option city_from: {city_from!r}", where="feeds.yml",
+                        action="use city_from: file_stem (one zip or folder per city), or leave it out")
+    return city_from
+
+
+def fetch(feed: Feed, interval: Interval) -> list[Payload]:
+    """Every zip (unchanged) or folder (packed into a zip) matching the location for the
+    interval's years, in path order."""
+    _city_from(feed)
+    patterns = list(dict.fromkeys(feed.resolved_location(year=year) for year in interval.years()))
+    matches = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
+    if not matches:
+        raise FeedError(
+            feed.feed_id, f"no GTFS zip or folder matches the location for {interval.label}",
+            where=", ".join(patterns),
+            action="check `location` in feeds.yml and that the files exist "
+            "(for the demo feeds run `citypeers demo-data`)",
+        )
+    payloads = []
+    for match in matches:
+        path = Path(match)
+        if path.is_dir():
+            payloads.append(Payload(content=pack_folder(path), suffix=".zip", request=str(path)))
+        else:
+            payloads.append(Payload(content=path.read_bytes(), suffix=".zip", request=str(path)))
+    return payloads
+
+
+# --- parse: load the GTFS tables ------------------------------------------------------------------
+
+def city_key_of(request: str) -> str:
+    """The city key `city_from: file_stem` reads: the file or folder name without `.zip`."""
+    name = PurePosixPath(request.rstrip("/")).name
+    return name[:-4] if name.lower().endswith(".zip") else name
+
+
+def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """GTFS file name -> zip member; files in a sub-folder count too (the shallowest wins)."""
+    found: dict[str, zipfile.ZipInfo] = {}
+    for info in sorted(archive.infolist(), key=lambda i: (i.filename.count("/"), i.filename)):
+        name = PurePosixPath(info.filename).name.lower()
+        if info.is_dir() or info.filename.startswith("__MACOSX/") or name not in FILES:
+            continue
+        found.setdefault(name, info)
+    return found
+
+
+def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str:
+    """Copy a member to disk; returns the encoding DuckDB must read it with (UTF-8, else Latin-1)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    with archive.open(info) as source, target.open("wb") as sink:
+        while chunk := source.read(1 << 20):
+            sink.write(chunk)
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+        if utf8:
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                utf8 = False
+    return "utf-8" if utf8 else "latin-1"
+
+
+def _read_csv(path: Path, encoding: str) -> str:
+    return (
+        f"read_csv({sql_literal(str(path))}, header = true, all_varchar = true, delim = ',', quote = '\"', "
+        f"escape = '\"', null_padding = true, encoding = {sql_literal(encoding)})"
+    )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> dict[str, str]:
+    """Trimmed, lower-cased column name (BOM removed) -> the column as quoted SQL."""
+    columns = con.sql(f"SELECT * FROM {_read_csv(path, encoding)} LIMIT 0").columns
+    return {name.replace("\ufeff", "").strip().lower(): '"' + name.replace('"', '""') + '"' for name in columns}
+
+
+def _create_tables(con: duckdb.DuckDBPyConnection, prefix: str) -> dict[str, str]:
+    tables = {}
+    for name, (required, optional) in FILES.items():
+        table = f"{prefix}_{name.removesuffix('.txt')}"
+        columns = ", ".join(f"{column} VARCHAR" for column in (*required, *optional))
+        con.execute(f"CREATE TEMP TABLE {table} (payload INTEGER, {columns})")
+        tables[name] = table
+    return tables
+
+
+def _load_payload(
+    con: duckdb.DuckDBPyConnection, number: int, payload: LandedPayload, feed: Feed, tables: dict[str, str]
+) -> list[str]:
+    """Load one landed zip's GTFS tables; returns notes on what was read unusually."""
+    try:
+        archive = zipfile.ZipFile(payload.path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FeedError(
+            feed.feed_id, f"the GTFS payload is not a readable zip file ({exc})",
+            where=f"{payload.path} (fetched from {payload.request})",
+            action="check that the location points at the GTFS .zip (or a folder of .txt files) and download "
+            "the feed again; the broken payload stays in the landing zone",
+        ) from exc
+    notes = []
+    with archive, tempfile.TemporaryDirectory(prefix="citypeers_gtfs_") as scratch:
+        members = _members(archive)
+        missing = [name for name in REQUIRED_FILES if name not in members]
+        if not any(name in members for name in SERVICE_FILES):
+            missing.append(" or ".join(SERVICE_FILES))
+        if missing:
+            raise FeedError(
+                feed.feed_id, f"the GTFS feed lacks the required file(s) {', '.join(missing)}",
+                where=f"{payload.path} (fetched from {payload.request})",
+                action="publish the complete GTFS feed (stops, routes, trips, stop_times, and calendar or "
+                "calendar_dates) and rerun this interval",
+            )
+        for name, info in members.items():
+            if info.file_size == 0:
+                if name in REQUIRED_FILES:
+                    raise FeedError(feed.feed_id, f"{name} is empty (not even a header row)",
+                                    where=f"{payload.path} (fetched from {payload.request})",
+                                    action="publish the complete GTFS feed and rerun this interval")
+                continue
+            path = Path(scratch) / name
+            try:
+                encoding = _extract(archive, info, path)
+            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise FeedError(
+                    feed.feed_id, f"{info.filename} cannot be extracted from the GTFS zip ({exc})",
+                    where=f"{payload.path} (fetched from {payload.request})",
+                    action="download the feed again; the broken payload stays in the landing zone",
+                ) from exc
+            if encoding != "utf-8":
+                notes.append(f"{name} is not UTF-8, read as Latin-1")
+            try:
+                header = _columns(con, path, encoding)
+                required, optional = FILES[name]
+                lacking = [column for column in required if column not in header]
+                if lacking:
+                    raise FeedError(
+                        feed.feed_id, f"{name} lacks the required column(s) {', '.join(lacking)} "
+                        f"(has: {', '.join(header)})",
+                        where=f"{payload.path} (fetched from {payload.request})",
+                        action="fix the feed's header row (GTFS reference: https://gtfs.org/schedule/reference/)",
+                    )
+                selected = ", ".join(
+                    f"nullif(trim({header[column]}), '')" if column in header else "NULL"
+                    for column in (*required, *optional)
+                )
+                con.execute(f"INSERT INTO {tables[name]} SELECT {number}, {selected} FROM {_read_csv(path, encoding)}")
+            except duckdb.Error as exc:
+                raise FeedError(
+                    feed.feed_id, f"cannot read {name} of the GTFS feed: {exc}",
+                    where=f"{payload.path} (fetched from {payload.request})",
+                    action="check that the file is comma-separated text with a header row",
+                ) from exc
+    return notes
+
+
+# --- parse: departures and stops ---------------------------------------------------------------
+
+def _mondays(interval: Interval) -> tuple[date, date]:
+    """First and last Monday in [interval.start, interval.end) (first > last: none)."""
+    start, end = interval.start.date(), (interval.end - timedelta(microseconds=1)).date()
+    first = start + timedelta(days=(7 - start.weekday()) % 7)
+    last = end - timedelta(days=end.weekday())
+    return first, last
+
+
+def _seconds(column: str) -> str:
+    """GTFS time H:MM:SS (may pass 24:00:00) -> seconds since the start of the service day."""
+    return (
+        f"(try_cast(split_part({column}, ':', 1) AS INTEGER) * 3600 "
+        f"+ try_cast(split_part({column}, ':', 2) AS INTEGER) * 60 "
+        f"+ try_cast(split_part({column}, ':', 3) AS INTEGER))"
+    )
+
+
+def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Interval) -> str:
+    first, last = _mondays(interval)
+    t = tables
+    weekday_active = " ".join(
+        f"WHEN {number} THEN c.{day} = '1'" for number, day in enumerate(WEEKDAYS, start=1)
+    )
+    return f"""
+    WITH weeks AS (
+        SELECT CAST(monday AS DATE) AS week_monday
+        FROM generate_series(DATE '{first}', DATE '{last}', INTERVAL 7 DAY) AS weeks(monday)
+    ),
+    week_dates AS (
+        SELECT week_monday, CAST(week_monday + day_offset * INTERVAL 1 DAY AS DATE) AS service_date
+        FROM weeks CROSS JOIN range(7) AS offsets(day_offset)
+    ),
+    calendar AS (
+        SELECT *, try_strptime(start_date, '%Y%m%d')::DATE AS first_date,
+            try_strptime(end_date, '%Y%m%d')::DATE AS last_date
+        FROM {t["calendar.txt"]}
+    ),
+    exceptions AS (
+        SELECT payload, service_id, try_strptime(date, '%Y%m%d')::DATE AS service_date, exception_type
+        FROM {t["calendar_dates.txt"]}
+    ),
+    active AS (
+        (
+            SELECT c.payload, c.service_id, d.service_date
+            FROM calendar AS c JOIN week_dates AS d ON d.service_date BETWEEN c.first_date AND c.last_date
+            WHERE CASE isodow(d.service_date) {weekday_active} END
+            UNION
+            SELECT payload, service_id, service_date FROM exceptions
+            WHERE exception_type = '1' AND service_date IN (SELECT service_date FROM week_dates)
+        )
+        EXCEPT
+        SELECT payload, service_id, service_date FROM exceptions WHERE exception_type = '2'
+    ),
+    headway_departures AS (
+        SELECT payload, trip_id,
+            sum(greatest(ceil(({_seconds('end_time')} - {_seconds('start_time')})
+                / nullif(try_cast(headway_secs AS INTEGER), 0)), 0)) AS departures
+        FROM {t["frequencies.txt"]}
+        WHERE try_cast(headway_secs AS INTEGER) > 0
+        GROUP BY ALL
+    ),
+    running_trips AS (
+        SELECT DISTINCT trips.payload, trips.trip_id, trips.service_id
+        FROM {t["trips.txt"]} AS trips
+        SEMI JOIN {t["stop_times.txt"]} AS stop_times
+            ON stop_times.payload = trips.payload AND stop_times.trip_id = trips.trip_id
+    ),
+    trip_departures AS (
+        SELECT running_trips.payload, running_trips.service_id,
+            coalesce(headway_departures.departures, 1) AS departures
+        FROM running_trips LEFT JOIN headway_departures USING (payload, trip_id)
+    ),
+    week_totals AS (
+        SELECT p.city_key, d.week_monday,
+            sum(trip_departures.departures) AS departures,
+            count(DISTINCT d.service_date) AS service_days
+        FROM active
+        JOIN trip_departures USING (payload, service_id)
+        JOIN week_dates AS d USING (service_date)
+        JOIN {payloads_table} AS p USING (payload)
+        GROUP BY ALL
+        HAVING sum(trip_departures.departures) > 0
+    ),
+    chosen_weeks AS (
+        SELECT * FROM week_totals
+        QUALIFY row_number() OVER (
+            PARTITION BY city_key, year(week_monday) ORDER BY departures DESC, week_monday) = 1
+    ),
+    served_stops AS (
+        SELECT p.city_key, count(DISTINCT (stops.payload, stops.stop_id)) AS stops
+        FROM {t["stops.txt"]} AS stops
+        JOIN {payloads_table} AS p USING (payload)
+        WHERE coalesce(stops.location_type, '0') = '0'
+            AND EXISTS (
+                SELECT 1 FROM {t["stop_times.txt"]} AS stop_times
+                JOIN {t["trips.txt"]} AS trips USING (payload, trip_id)
+                WHERE stop_times.payload = stops.payload AND stop_times.stop_id = stops.stop_id
+            )
+        GROUP BY ALL
+    ),
+    cities AS (
+        SELECT city_key,
+            string_agg(file_name, ' + ' ORDER BY payload) AS files,
+            string_agg(payload_sha256, ',' ORDER BY payload) AS payload_sha256,
+            string_agg(payload_note, '; ' ORDER BY payload) AS payload_notes
+        FROM {payloads_table}
+        GROUP BY ALL
+    ),
+    feed_counts AS (
+        SELECT p.city_key,
+            (SELECT count(*) FROM {t["agency.txt"]} AS a WHERE a.payload IN (
+                SELECT payload FROM {payloads_table} AS q WHERE q.city_key IS NOT DISTINCT FROM p.city_key))
+                AS agencies,
+            (SELECT count(*) FROM {t["routes.txt"]} AS r WHERE r.payload IN (
+                SELECT payload FROM {payloads_table} AS q WHERE q.city_key IS NOT DISTINCT FROM p.city_key))
+                AS routes
+        FROM (SELECT DISTINCT city_key FROM {payloads_table}) AS p
+    )
+    SELECT
+        w.city_key,
+        indicator.indicator_code,
+        year(w.week_monday) AS year,
+        CASE indicator.indicator_code WHEN 'pt_departures_per_1000' THEN w.departures
+             ELSE coalesce(served_stops.stops, 0) END::DOUBLE AS source_value,
+        CASE indicator.indicator_code WHEN 'pt_departures_per_1000' THEN '{DEPARTURE_UNIT}'
+             ELSE '{STOP_UNIT}' END AS source_unit,
+        'GTFS ' || cities.files || ', week of ' || strftime(w.week_monday, '%Y-%m-%d') AS source_ref,
+        concat_ws('; ',
+            CASE indicator.indicator_code
+                WHEN 'pt_departures_per_1000' THEN
+                    'scheduled trip departures in the busiest Monday-Sunday week of the year ('
+                    || w.service_days || ' of 7 days with service); '
+                    || feed_counts.agencies || ' agencies, ' || feed_counts.routes || ' routes'
+                ELSE 'stops and platforms (location_type 0 or empty) served by at least one trip' END,
+            cities.payload_notes
+        ) AS note,
+        cities.payload_sha256,
+        indicator.source_row,
+        NULL::VARCHAR AS row_error
+    FROM chosen_weeks AS w
+    CROSS JOIN (VALUES ('pt_departures_per_1000', 1), ('pt_stops_per_km2', 2))
+        AS indicator(indicator_code, source_row)
+    JOIN cities ON cities.city_key IS NOT DISTINCT FROM w.city_key
+    JOIN feed_counts ON feed_counts.city_key IS NOT DISTINCT FROM w.city_key
+    LEFT JOIN served_stops ON served_stops.city_key IS NOT DISTINCT FROM w.city_key
+    """
+
+
+def _service_ranges(con: duckdb.DuckDBPyConnection, tables: dict[str, str], payloads_table: str) -> dict:
+    """city_key -> (first, last) date any service of its payloads names (for the log)."""
+    rows = con.sql(f"""
+        SELECT p.city_key, min(day), max(day) FROM (
+            SELECT payload, try_strptime(start_date, '%Y%m%d')::DATE AS day FROM {tables["calendar.txt"]}
+            UNION ALL SELECT payload, try_strptime(end_date, '%Y%m%d')::DATE FROM {tables["calendar.txt"]}
+            UNION ALL SELECT payload, try_strptime(date, '%Y%m%d')::DATE FROM {tables["calendar_dates.txt"]}
+                WHERE exception_type = '1'
+        ) AS days JOIN {payloads_table} AS p USING (payload)
+        GROUP BY ALL
+    """).fetchall()
+    return {city_key: (first, last) for city_key, first, last in rows}
+
+
+def parse(
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
+) -> duckdb.DuckDBPyRelation:
+    """Landed GTFS zips → weekly departures and served stops per city, for the interval's years."""
+    city_from = _city_from(feed)
+    rows_table = new_table_name("gtfs_rows")
+    if not payloads:
+        con.execute(f"CREATE TEMP TABLE {rows_table} AS {empty_indicator_rows_sql()}")
+        return finish_indicator_rows(con, rows_table, feed, interval)
+    prefix = new_table_name("gtfs")
+    tables = _create_tables(con, prefix)
+    payload_rows = []
+    for number, payload in enumerate(payloads, start=1):
+        notes = _load_payload(con, number, payload, feed, tables)
+        city_key = city_key_of(payload.request) if city_from == "file_stem" else None
+        file_name = PurePosixPath(payload.request.rstrip("/")).name
+        note = f"{file_name}: {', '.join(notes)}" if notes else None
+        payload_rows.append(
+            f"({number}, {sql_literal(city_key)}, {sql_literal(file_name)}, {sql_literal(payload.sha256)}, "
+            f"{sql_literal(note)})"
+        )
+    payloads_table = f"{prefix}_payloads"
+    con.execute(
+        f"CREATE TEMP TABLE {payloads_table} (payload INTEGER, city_key VARCHAR, file_name VARCHAR, "
+        "payload_sha256 VARCHAR, payload_note VARCHAR)"
+    )
+    con.execute(f"INSERT INTO {payloads_table} VALUES {', '.join(payload_rows)}")
+    con.execute(f"CREATE TEMP TABLE {rows_table} AS {_source_rows_sql(tables, payloads_table, interval)}")
+    observed = {key for (key,) in con.sql(f"SELECT DISTINCT city_key FROM {rows_table}").fetchall()}
+    for city_key, (first, last) in sorted(_service_ranges(con, tables, payloads_table).items(), key=str):
+        if city_key not in observed:
+            log.info("feed %s%s: no scheduled service in %s (the feed's service runs %s to %s); "
+                     "no observation for this interval", feed.feed_id, f" city {city_key}" if city_key else "",
+                     interval.label, first, last)
+    for table in (*tables.values(), payloads_table):
+        con.execute(f"DROP TABLE {table}")
+    return finish_indicator_rows(con, rows_table, feed, interval)
+
