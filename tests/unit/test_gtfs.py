@@ -14,12 +14,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from citypeers import paths
+from citypeers import ingest, paths
 from citypeers.demo import gtfs as demo_gtfs
 from citypeers.errors import FeedError
 from citypeers.feeds import gtfs
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
+from tests.citypeers_home import temporary_home
 from tests.unit.landed import land
 
 REAL_ROOT = paths.REPO_ROOT.parent / "shared" / "data" / "gtfs_partridge"
@@ -200,3 +201,26 @@ def test_no_matching_file_names_the_location(tmp_path):
     feed = _feed(tmp_path / "nowhere" / "*.zip")
     with pytest.raises(FeedError, match="no GTFS zip or folder matches"):
         gtfs.fetch(feed, _year(2024))
+
+
+def test_a_broken_zip_fails_the_ingest_and_leaves_the_published_period_as_it_was(tmp_path, monkeypatch):
+    home, feeds = tmp_path / "home", tmp_path / "feeds"
+    home.mkdir()
+    feeds.mkdir()
+    registry = home / "feeds.yml"
+    registry.write_text(f'feeds:\n  - feed_id: city_gtfs\n    source: gtfs\n    location: "{feeds}/*.zip"\n'
+                        '    schedule: "@yearly"\n    options: {city_from: file_stem}\n', encoding="utf-8")
+    monkeypatch.setenv("CITYPEERS_FEEDS", str(registry))
+    (feeds / "madrid.zip").write_bytes(gtfs.pack_folder(_real("caltrain-2017-07-24")))
+    with temporary_home(home):
+        outcome = ingest.ingest("city_gtfs", "2017-01-01", "2018-01-01")
+        assert outcome["published"] == 2
+        published = paths.parsed_file("gtfs", "city_gtfs", "2017")
+        before = published.read_bytes()
+        (feeds / "madrid.zip").write_bytes(b"PK\x03\x04 cut off in transfer")
+        with pytest.raises(FeedError) as raised:
+            ingest.ingest("city_gtfs", "2017-01-01", "2018-01-01")
+        assert "city_gtfs" in str(raised.value) and "madrid.zip" in str(raised.value)
+        assert published.read_bytes() == before
+        kept = {path.read_bytes() for path in paths.landing_dir("gtfs", "city_gtfs", "2017").glob("*.zip")}
+        assert b"PK\x03\x04 cut off in transfer" in kept and len(kept) == 2  # the good and the broken payload
