@@ -166,12 +166,13 @@ def values_report(typed_indicator: str, year: int | None = None, database: Path 
             select city_name, city_id, value, quality_flag, source_names, feed_ids
             from fct_city_indicator_annual
             where indicator_code = ? and year = ?
-            order by value {"desc" if direction == "higher" else "asc"} nulls last, city_id
+            order by value {"desc" if direction == "higher_is_better" else "asc"} nulls last, city_id
             """,
             [code, year],
         ).fetchall()
     if not rows:
         return f"No city has a value for {indicator_name} ({code}) in {year}."
-    better = {"lower": "lower is better", "higher": "higher is better"}.get(direction, "no direction")
+    better = {"lower_is_better": "lower is better", "higher_is_better": "higher is better"}.get(
+        direction, "no direction")
     title = f"{indicator_name} ({code}, {domain}) in {year}: {unit_label}, {better}"
     return title + "\n" + format_table(["city", "city_id", "value", "quality", "sources", "feeds"], rows)

@@ -154,6 +154,13 @@ def test_benchmark_marts_rank_every_city_among_its_peers(published_home):
     assert "Similar cities" in learn and reason in learn, learn
     values = run([str(BIN / "citypeers"), "values", "msw_recycled_share"], env).stdout
     assert all(city.capitalize() in values for city in ("madrid", "seoul", "tokyo")), values
+    # the catalogue's direction orders the list: the city recycling most comes first
+    (best,) = query(published_home, """
+        select city_name from fct_city_indicator_annual where indicator_code = 'msw_recycled_share'
+        and year = (select max(year) from fct_city_indicator_annual where indicator_code = 'msw_recycled_share')
+        order by value desc limit 1""")[0]
+    lines = values.splitlines()
+    assert "higher is better" in lines[0] and lines[3].startswith(best), values
 
 
 def test_targets_are_the_who_ladder(published_home):

@@ -27,8 +27,10 @@ def serving_home(tmp_path: Path):
                     ('madrid', 'Madrid'), ('valencia', 'Valencia'), ('atlantis', 'Atlantis'))
                     as t(city_id, city_name);
                 create table dim_indicator as select * from (values
-                    ('pm25_annual_mean', 'Annual mean PM2.5 concentration', 'µg/m³', true, 'air_quality', 'lower'),
-                    ('msw_recycled_share', 'Municipal solid waste recycled', '% of waste', true, 'waste', 'higher'),
+                    ('pm25_annual_mean', 'Annual mean PM2.5 concentration', 'µg/m³', true, 'air_quality',
+                     'lower_is_better'),
+                    ('msw_recycled_share', 'Municipal solid waste recycled', '% of waste', true, 'waste',
+                     'higher_is_better'),
                     ('population', 'Population', 'residents', false, 'context', 'none'))
                     as t(indicator_code, indicator_name, unit_label, is_scored, domain, direction);
                 create table fct_city_indicator_annual as select * from (values
