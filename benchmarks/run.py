@@ -1,7 +1,8 @@
 """citypeers benchmarks: prints figures, asserts nothing about speed.
 
 Measures, on a fresh home with the demo slice: demo feed generation, ingest of one year of the
-EEA feed and one quarter of the OpenAQ feed (land → parse → GX gate), dbt build + GX + publish,
+EEA feed, one quarter of the OpenAQ feed and one year of each other demo feed (land → parse → GX
+gate), dbt build + GX + publish,
 and the time to parse the whole DAG folder. Results also go to benchmarks/results/<timestamp>.json.
 """
 
@@ -56,6 +57,10 @@ def main() -> None:
                   [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"], env, figures)
         finally:
             server.terminate()
+        for feed_id, source in (("demo_gtfs", "gtfs"), ("demo_gbfs", "gbfs"), ("demo_water", "sdmx_csv"),
+                                ("demo_city_template", "indicator_template"), ("demo_waste", "wide_table")):
+            timed(f"ingest {source}, 1 year (CLI)",
+                  [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"], env, figures)
         timed("dbt build + GX on marts + publish (CLI)", [cli, "build"], env, figures)
         parse = subprocess.run([sys.executable, "-c", DAGBAG, str(Path(__file__).parents[1] / "dags")],
                                env=env, capture_output=True, text=True, check=True)
