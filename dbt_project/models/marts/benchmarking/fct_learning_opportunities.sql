@@ -124,8 +124,12 @@ improved_fastest as (
         || cast(peer_trend_point_count as varchar) || ' valid years to ' || cast(year as varchar)
         || ' (your trend: '
         || coalesce(
-            case when city_trend_slope_per_year >= 0 then '+' else '' end
-            || {{ value_text('city_trend_slope_per_year') }} || ' a year',
+            case
+                when round(city_trend_slope_per_year, 1) = 0 then 'flat'
+                else
+                    case when city_trend_slope_per_year > 0 then '+' else '' end
+                    || {{ value_text('city_trend_slope_per_year') }} || ' a year'
+            end,
             'fewer than 3 valid years'
         )
         || ')' as reason
