@@ -107,6 +107,12 @@ def test_caltrain_busiest_week_matches_a_hand_written_query_over_the_raw_files(t
     assert rows[("madrid", "pt_departures_per_1000")]["source_value"] == expected == 556
 
 
+def test_a_feed_of_several_agencies_counts_them_all_in_the_note(tmp_path):
+    # agency.txt holds 3 agencies and routes.txt 14 routes (wc -l minus the header)
+    rows = _parse(_feed(_real("seattle-area-2017-11-16")), _year(2018), tmp_path)
+    assert "3 agencies, 14 routes" in rows[("madrid", "pt_departures_per_1000")]["note"]
+
+
 def test_the_egged_route_counts_by_hand_from_its_calendar(tmp_path):
     # week of 2018-02-26: service 56449760 runs Mon 26 and Tue 27 (2 trips), 56449767 Wed 28,
     # 56449751 Thu 1 March and 56449780 Sun 4 March (1 trip each): 5 departures

@@ -58,6 +58,11 @@ def sql_literal(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def sql_identifier(name: str) -> str:
+    """A column name exactly as a file spells it, quoted for SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def new_table_name(prefix: str) -> str:
     """A temp table name no other parse on the same connection uses, so earlier relations stay valid."""
     return f"{prefix}_{uuid.uuid4().hex[:12]}"

@@ -11,20 +11,28 @@ from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
 
-def fetch_files(feed: Feed, interval: Interval, *, years: list[int] | None = None) -> list[Payload]:
-    """Every file matching the feed's location for each year (default: the interval's), in path
-    order, byte for byte. A location without `{year}` is the same file(s) for every interval."""
+def matching_paths(
+    feed: Feed, interval: Interval, *, years: list[int] | None = None, what: str = "file"
+) -> list[Path]:
+    """Every path matching the feed's location for each year (default: the interval's), in path
+    order; none is a FeedError naming the patterns. A location without `{year}` is the same path(s)
+    for every interval."""
     patterns = list(dict.fromkeys(feed.resolved_location(year=year) for year in (years or interval.years())))
     paths = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
     if not paths:
         raise FeedError(
             feed.feed_id,
-            f"no file matches the location for {interval.label}",
+            f"no {what} matches the location for {interval.label}",
             where=", ".join(patterns),
             action="check `location` in feeds.yml and that the files exist "
             "(for the demo feeds run `citypeers demo-data`)",
         )
+    return [Path(path) for path in paths]
+
+
+def fetch_files(feed: Feed, interval: Interval, *, years: list[int] | None = None) -> list[Payload]:
+    """Every file matching the feed's location (see `matching_paths`), byte for byte."""
     return [
-        Payload(content=Path(path).read_bytes(), suffix="".join(Path(path).suffixes[-1:]) or ".bin", request=path)
-        for path in paths
+        Payload(content=path.read_bytes(), suffix="".join(path.suffixes[-1:]) or ".bin", request=str(path))
+        for path in matching_paths(feed, interval, years=years)
     ]

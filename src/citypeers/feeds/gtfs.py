@@ -44,7 +44,6 @@ or calendar_dates.txt), a required column missing from a file.
 from __future__ import annotations
 
 import codecs
-import glob
 import io
 import logging
 import tempfile
@@ -55,7 +54,14 @@ from pathlib import Path, PurePosixPath
 import duckdb
 
 from citypeers.errors import FeedError
-from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds import (
+    empty_indicator_rows_sql,
+    finish_indicator_rows,
+    new_table_name,
+    sql_identifier,
+    sql_literal,
+)
+from citypeers.feeds.files import matching_paths
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -116,23 +122,10 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     """Every zip (unchanged) or folder (packed into a zip) matching the location for the
     interval's years, in path order."""
     _city_from(feed)
-    patterns = list(dict.fromkeys(feed.resolved_location(year=year) for year in interval.years()))
-    matches = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
-    if not matches:
-        raise FeedError(
-            feed.feed_id, f"no GTFS zip or folder matches the location for {interval.label}",
-            where=", ".join(patterns),
-            action="check `location` in feeds.yml and that the files exist "
-            "(for the demo feeds run `citypeers demo-data`)",
-        )
-    payloads = []
-    for match in matches:
-        path = Path(match)
-        if path.is_dir():
-            payloads.append(Payload(content=pack_folder(path), suffix=".zip", request=str(path)))
-        else:
-            payloads.append(Payload(content=path.read_bytes(), suffix=".zip", request=str(path)))
-    return payloads
+    return [
+        Payload(content=pack_folder(path) if path.is_dir() else path.read_bytes(), suffix=".zip", request=str(path))
+        for path in matching_paths(feed, interval, what="GTFS zip or folder")
+    ]
 
 
 # --- parse: load the GTFS tables ------------------------------------------------------------------
@@ -184,7 +177,7 @@ def _read_csv(path: Path, encoding: str) -> str:
 def _columns(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> dict[str, str]:
     """Trimmed, lower-cased column name (BOM removed) -> the column as quoted SQL."""
     columns = con.sql(f"SELECT * FROM {_read_csv(path, encoding)} LIMIT 0").columns
-    return {name.replace("\ufeff", "").strip().lower(): '"' + name.replace('"', '""') + '"' for name in columns}
+    return {name.replace("\ufeff", "").strip().lower(): sql_identifier(name) for name in columns}
 
 
 def _create_tables(con: duckdb.DuckDBPyConnection, prefix: str) -> dict[str, str]:
@@ -376,15 +369,13 @@ def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Inte
         FROM {payloads_table}
         GROUP BY ALL
     ),
-    feed_counts AS (
-        SELECT p.city_key,
-            (SELECT count(*) FROM {t["agency.txt"]} AS a WHERE a.payload IN (
-                SELECT payload FROM {payloads_table} AS q WHERE q.city_key IS NOT DISTINCT FROM p.city_key))
-                AS agencies,
-            (SELECT count(*) FROM {t["routes.txt"]} AS r WHERE r.payload IN (
-                SELECT payload FROM {payloads_table} AS q WHERE q.city_key IS NOT DISTINCT FROM p.city_key))
-                AS routes
-        FROM (SELECT DISTINCT city_key FROM {payloads_table}) AS p
+    agencies AS (
+        SELECT p.city_key, count(*) AS agencies
+        FROM {t["agency.txt"]} JOIN {payloads_table} AS p USING (payload) GROUP BY ALL
+    ),
+    routes AS (
+        SELECT p.city_key, count(*) AS routes
+        FROM {t["routes.txt"]} JOIN {payloads_table} AS p USING (payload) GROUP BY ALL
     )
     SELECT
         w.city_key,
@@ -400,7 +391,7 @@ def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Inte
                 WHEN 'pt_departures_per_1000' THEN
                     'scheduled trip departures in the busiest Monday-Sunday week of the year ('
                     || w.service_days || ' of 7 days with service); '
-                    || feed_counts.agencies || ' agencies, ' || feed_counts.routes || ' routes'
+                    || coalesce(agencies.agencies, 0) || ' agencies, ' || coalesce(routes.routes, 0) || ' routes'
                 ELSE 'stops and platforms (location_type 0 or empty) served by at least one trip' END,
             cities.payload_notes
         ) AS note,
@@ -411,7 +402,8 @@ def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Inte
     CROSS JOIN (VALUES ('pt_departures_per_1000', 1), ('pt_stops_per_km2', 2))
         AS indicator(indicator_code, source_row)
     JOIN cities ON cities.city_key IS NOT DISTINCT FROM w.city_key
-    JOIN feed_counts ON feed_counts.city_key IS NOT DISTINCT FROM w.city_key
+    LEFT JOIN agencies ON agencies.city_key IS NOT DISTINCT FROM w.city_key
+    LEFT JOIN routes ON routes.city_key IS NOT DISTINCT FROM w.city_key
     LEFT JOIN served_stops ON served_stops.city_key IS NOT DISTINCT FROM w.city_key
     """
 

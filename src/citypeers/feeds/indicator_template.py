@@ -21,7 +21,13 @@ from __future__ import annotations
 import duckdb
 
 from citypeers.errors import FeedError
-from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds import (
+    empty_indicator_rows_sql,
+    finish_indicator_rows,
+    new_table_name,
+    sql_identifier,
+    sql_literal,
+)
 from citypeers.feeds.files import fetch_files
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
@@ -39,7 +45,7 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
 def _header(con: duckdb.DuckDBPyConnection, payload: LandedPayload, feed: Feed) -> dict[str, str]:
     """Lower-cased, trimmed column name -> the column as the file spells it (quoted for SQL)."""
     try:
-        return {name.strip().lower(): '"' + name.replace('"', '""') + '"' for name in con.sql(
+        return {name.strip().lower(): sql_identifier(name) for name in con.sql(
             f"SELECT * FROM read_csv({sql_literal(str(payload.path))}, header = true, all_varchar = true) LIMIT 0"
         ).columns}
     except duckdb.Error as exc:

@@ -39,7 +39,13 @@ from typing import Any
 import duckdb
 
 from citypeers.errors import FeedError
-from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds import (
+    empty_indicator_rows_sql,
+    finish_indicator_rows,
+    new_table_name,
+    sql_identifier,
+    sql_literal,
+)
 from citypeers.feeds.files import fetch_files
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
@@ -65,7 +71,7 @@ class _Columns:
         for name in names:
             sdmx_id, has_label = (name.split(":", 1)[0].strip(), True) if ":" in name else (name.strip(), False)
             if _ID.match(sdmx_id):
-                self.by_id.setdefault(sdmx_id, ('"' + name.replace('"', '""') + '"', has_label))
+                self.by_id.setdefault(sdmx_id, (sql_identifier(name), has_label))
 
     def __contains__(self, sdmx_id: str) -> bool:
         return sdmx_id in self.by_id

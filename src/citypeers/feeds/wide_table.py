@@ -76,6 +76,7 @@ from citypeers.feeds import (
     empty_indicator_rows_sql,
     finish_indicator_rows,
     new_table_name,
+    sql_identifier,
     sql_literal,
 )
 from citypeers.feeds.files import fetch_files
@@ -210,10 +211,6 @@ def fix_double_encoded(text: str) -> str:
         return text
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _read_csv(path: str, spec: Mapping) -> str:
     return (
         f"read_csv({sql_literal(path)}, header = true, all_varchar = true, delim = {sql_literal(spec.delimiter)}, "
@@ -274,7 +271,7 @@ def _fixed_text_table(con: duckdb.DuckDBPyConnection, sources: list[tuple[str, s
         value
         for source, column in sources
         for (value,) in con.sql(
-            f"SELECT DISTINCT {_quote(column)} FROM {source} WHERE {_quote(column)} IS NOT NULL"
+            f"SELECT DISTINCT {sql_identifier(column)} FROM {source} WHERE {sql_identifier(column)} IS NOT NULL"
         ).fetchall()
     }
     table = new_table_name("wide_table_fixed_text")
@@ -335,14 +332,14 @@ def _years_table(
     tables = [_Table(con, payload, spec, feed) for payload in years_payloads]
     first = tables[0]
     on = [first.column(name, "years_file.on") for name in years_file.on]
-    year = _quote(first.column(years_file.year_column, "years_file.year_column"))
+    year = sql_identifier(first.column(years_file.year_column, "years_file.year_column"))
     filters = [
-        f"trim({_quote(first.column(column, 'years_file.where'))}) = {sql_literal(value)}"
+        f"trim({sql_identifier(first.column(column, 'years_file.where'))}) = {sql_literal(value)}"
         for column, value in years_file.where.items()
     ]
     union = " UNION ALL BY NAME ".join(f"SELECT * FROM {t.raw}" for t in tables)
     fixed = _fixed_text_table(con, [(t.raw, c) for t in tables for c in on]) if spec.fix_double_encoded_text else None
-    keys = ", ".join(f"lower({_text_sql(_quote(c), fixed)}) AS key{i}" for i, c in enumerate(on))
+    keys = ", ".join(f"lower({_text_sql(sql_identifier(c), fixed)}) AS key{i}" for i, c in enumerate(on))
     table = new_table_name("wide_table_years")
     con.execute(f"""
         CREATE TEMP TABLE {table} AS
@@ -377,7 +374,7 @@ def _rows_table(table: _Table, years: str | None, measures: list[str]) -> str:
     join = ""
     if spec.year_column:
         year_column = table.column(spec.year_column, "year_column")
-        period = f"nullif(trim(raw.{_quote(year_column)}), '')"
+        period = f"nullif(trim(raw.{sql_identifier(year_column)}), '')"
         year_text = period
         if spec.year_pattern:
             group = 1 if "(" in spec.year_pattern.replace("(?", "") else 0
@@ -390,7 +387,7 @@ def _rows_table(table: _Table, years: str | None, measures: list[str]) -> str:
     else:
         assert years is not None and spec.years_file is not None
         join = f"LEFT JOIN {years} AS years ON " + " AND ".join(
-            f"lower({_text_sql('raw.' + _quote(c), fixed)}) = years.key{i}" for i, c in enumerate(on)
+            f"lower({_text_sql('raw.' + sql_identifier(c), fixed)}) = years.key{i}" for i, c in enumerate(on)
         )
         year_text = "CASE WHEN years.year_count = 1 THEN years.year_text END"
         period = year_text
@@ -401,15 +398,17 @@ def _rows_table(table: _Table, years: str | None, measures: list[str]) -> str:
             + sql_literal(f" in years_file for this row (matched on {', '.join(on)}"
                           + (f" where {condition}" if condition else "") + ")")
         )
-    city_key = _text_sql("raw." + _quote(city), fixed) if city else "NULL::VARCHAR"
-    numbers = "".join(f",\n            {_number_sql('raw.' + _quote(c), spec)} AS {_quote(c)}" for c in measures)
+    city_key = _text_sql("raw." + sql_identifier(city), fixed) if city else "NULL::VARCHAR"
+    numbers = "".join(
+        f",\n            {_number_sql('raw.' + sql_identifier(c), spec)} AS {sql_identifier(c)}" for c in measures
+    )
     problems = [
         f"CASE WHEN {city_key} IS NULL THEN {sql_literal(f'no city in column {city}')} END" if city else "NULL",
         f"CASE WHEN try_cast({year_text} AS INTEGER) IS NULL THEN {year_problem} END",
         *(
-            f"CASE WHEN nullif(trim(raw.{_quote(c)}), '') IS NOT NULL "
-            f"AND {_number_sql('raw.' + _quote(c), spec)} IS NULL "
-            f"THEN {sql_literal(f'column {c}: ')} || '''' || raw.{_quote(c)} || ''' is not a number' END"
+            f"CASE WHEN nullif(trim(raw.{sql_identifier(c)}), '') IS NOT NULL "
+            f"AND {_number_sql('raw.' + sql_identifier(c), spec)} IS NULL "
+            f"THEN {sql_literal(f'column {c}: ')} || '''' || raw.{sql_identifier(c)} || ''' is not a number' END"
             for c in measures
         ),
     ]
@@ -436,17 +435,17 @@ def _values_table(
     `periods_<k>` (periods in which every column indicator k names had a value)."""
     table = new_table_name("wide_table_values")
     if not spec.aggregate:
-        empties = "".join(f", ({_quote(c)} IS NULL)::INTEGER AS empty_{i}" for i, c in enumerate(measures))
+        empties = "".join(f", ({sql_identifier(c)} IS NULL)::INTEGER AS empty_{i}" for i, c in enumerate(measures))
         periods = "".join(f", 1 AS periods_{k}" for k in range(len(per_indicator)))
         con.execute(f"CREATE TEMP TABLE {table} AS SELECT *, 1 AS row_count{empties}{periods} FROM {rows}")
         return table
     sums = "".join(
-        f", sum({_quote(c)}) AS {_quote(c)}, count(*) - count({_quote(c)}) AS empty_{i}"
+        f", sum({sql_identifier(c)}) AS {sql_identifier(c)}, count(*) - count({sql_identifier(c)}) AS empty_{i}"
         for i, c in enumerate(measures)
     )
     periods = "".join(
-        f", count(DISTINCT period) FILTER (WHERE {' AND '.join(f'{_quote(c)} IS NOT NULL' for c in columns) or 'true'})"
-        f" AS periods_{k}"
+        ", count(DISTINCT period) FILTER (WHERE "
+        f"{' AND '.join(f'{sql_identifier(c)} IS NOT NULL' for c in columns) or 'true'}) AS periods_{k}"
         for k, columns in enumerate(per_indicator)
     )
     con.execute(f"""
