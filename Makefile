@@ -77,6 +77,7 @@ demo: envs system-packages airflow-init
 	@$(ENV) && citypeers run-dags --until $(DEMO_UNTIL)
 	@$(MAKE) --no-print-directory openaq-stop
 	@$(MAKE) --no-print-directory superset-start
+	@$(ENV) && citypeers check-dashboards
 	@$(ENV) && scripts/demo_summary.sh
 
 test: envs system-packages manifest

@@ -7,8 +7,15 @@ cat <<TXT
 
 citypeers demo is ready.
 
-  Dashboard    http://127.0.0.1:${port}/superset/dashboard/air-quality-who/
-  Superset     http://127.0.0.1:${port}/   user: admin   password: in ${home}/superset/admin_password (only you can read it)
+  Dashboards   http://127.0.0.1:${port}/superset/dashboard/city-scorecard/
+               http://127.0.0.1:${port}/superset/dashboard/peer-comparison/
+               http://127.0.0.1:${port}/superset/dashboard/learn-from-peers/
+               http://127.0.0.1:${port}/superset/dashboard/trends/
+               http://127.0.0.1:${port}/superset/dashboard/city-map/
+               http://127.0.0.1:${port}/superset/dashboard/data-health/
+               http://127.0.0.1:${port}/superset/dashboard/air-quality-who/
+  Superset     http://127.0.0.1:${port}/   read-only city official: user official, password in ${home}/superset/official_password
+               admin: user admin, password in ${home}/superset/admin_password (only you can read either file)
   Warehouse    ${home}/warehouse/citypeers.duckdb   (open read-only: duckdb.connect(path, read_only=True))
   Landing zone ${home}/landing/   quarantine: ${home}/quarantine/   GX results: ${home}/validation/
   Airflow      AIRFLOW_HOME=${home}/airflow; the DAG runs are in its metadata and logs.
@@ -22,7 +29,8 @@ TXT
 import duckdb
 con = duckdb.connect("${home}/warehouse/citypeers.duckdb", read_only=True)
 for table in ("dim_city", "dim_indicator", "fct_city_indicator_annual", "fct_city_context_annual",
-              "fct_city_peers", "fct_city_benchmark", "fct_learning_opportunities", "fct_city_scores"):
+              "fct_city_peers", "fct_city_benchmark", "fct_learning_opportunities", "fct_city_scores",
+              "fct_feed_health"):
     print(f"  {table:<28}{con.execute(f'select count(*) from {table}').fetchone()[0]:>8} rows")
 print("\n  fct_city_indicator_annual by domain: cities, indicators, years")
 for domain, cities, indicators, years in con.execute("""

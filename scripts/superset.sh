@@ -2,7 +2,8 @@
 # Run the citypeers Superset locally: metadata, secrets, logs and pid file in $CITYPEERS_HOME/superset.
 #
 #   scripts/superset.sh bootstrap   create/upgrade the metadata DB, the admin user, roles (idempotent)
-#   scripts/superset.sh import      render dashboards/ for this machine and import it (overwrites by UUID)
+#   scripts/superset.sh import      render dashboards/ for this machine and import it (overwrites by UUID),
+#                                   then sync the read-only "Official" role and its demo user
 #   scripts/superset.sh start       serve on http://127.0.0.1:$SUPERSET_PORT in the background
 #   scripts/superset.sh stop | status
 #
@@ -23,6 +24,7 @@ SUPERSET_WORKERS="${SUPERSET_WORKERS:-2}"
 
 ADMIN_USER="admin"
 PASSWORD_FILE="$SUPERSET_HOME/admin_password"
+OFFICIAL_PASSWORD_FILE="$SUPERSET_HOME/official_password"
 PID_FILE="$SUPERSET_HOME/superset.pid"
 LOG_FILE="$SUPERSET_HOME/logs/superset.log"
 ACCESS_LOG_FILE="$SUPERSET_HOME/logs/access.log"
@@ -82,6 +84,19 @@ admin_exists() {
 
 print_access() {
   echo "Superset:  $URL  (user: $ADMIN_USER, password in $PASSWORD_FILE)"
+  echo "           read-only city official: user official, password in $OFFICIAL_PASSWORD_FILE"
+}
+
+# Write a random password into $1 (mode 0600) unless it holds one; true when one was generated.
+generate_password() {
+  local file="$1"
+  if [[ -s "$file" ]]; then
+    chmod 600 "$file"
+    return 1
+  fi
+  (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(18))' >"$file.tmp")
+  mv "$file.tmp" "$file"
+  echo "generated a password in $file"
 }
 
 cmd_bootstrap() {
@@ -94,13 +109,11 @@ cmd_bootstrap() {
     || die "$SUPERSET_HOME/secret_key must be mode 0600"
 
   local generated=no
-  if [[ ! -s "$PASSWORD_FILE" ]]; then
-    (umask 077 && "$PY" -c 'import secrets; print(secrets.token_urlsafe(18))' >"$PASSWORD_FILE.tmp")
-    mv "$PASSWORD_FILE.tmp" "$PASSWORD_FILE"
+  if generate_password "$PASSWORD_FILE"; then
     generated=yes
-    echo "generated the admin password in $PASSWORD_FILE"
   fi
-  chmod 600 "$PASSWORD_FILE"
+  # The read-only "official" user (scripts/superset_roles.py, run by 'import') uses this one.
+  generate_password "$OFFICIAL_PASSWORD_FILE" || true
   # Passwords go through stdin (click prompts), never on a command line that ps shows.
   local password
   password="$(cat "$PASSWORD_FILE")"
@@ -134,6 +147,8 @@ cmd_import() {
   # connection unchanged on re-import (see scripts/superset_import.py).
   "$PY" "$REPO_ROOT/scripts/superset_import.py" "$bundle" --username "$ADMIN_USER"
   echo "imported $bundle (database uri duckdb:///$CITYPEERS_SERVING_DB)"
+  # The Official role reads the imported database, so it is synced after every import.
+  "$PY" "$REPO_ROOT/scripts/superset_roles.py"
 }
 
 cmd_start() {

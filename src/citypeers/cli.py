@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from citypeers import paths
@@ -74,6 +75,35 @@ def _learn(args: argparse.Namespace) -> None:
     print(learn_report(args.city, args.indicator))
 
 
+def _check_dashboards(args: argparse.Namespace) -> None:
+    import os
+
+    from citypeers.dashboard_check import check_dashboards, dashboard_slugs
+
+    superset_home = paths.home() / "superset"
+    password_file = args.password_file or superset_home / f"{args.username}_password"
+    if not password_file.is_file():
+        raise CitypeersError(f"no password file {password_file}: run 'scripts/superset.sh import' first")
+    url = args.url or f"http://127.0.0.1:{os.environ.get('SUPERSET_PORT', '8088')}"
+    slugs = args.slugs or dashboard_slugs(paths.REPO_ROOT / "dashboards" / "dashboards")
+    out_dir = args.out or superset_home / "screenshots"
+    checks = check_dashboards(url, args.username, password_file.read_text().strip(), slugs, out_dir)
+    print(f"{'dashboard':<20} {'charts':>6} {'with data':>9}  screenshot")
+    for check in checks:
+        with_data = len(check.charts) - len(check.charts_without_data)
+        print(f"{check.slug:<20} {len(check.charts):>6} {with_data:>9}  {check.screenshot}")
+    problems = [
+        f"{check.slug}: " + "; ".join(check.data.failures + check.errors
+                                      + [f"no data: {name}" for name in check.charts_without_data])
+        for check in checks if not check.ok
+    ]
+    if problems:
+        raise CitypeersError(
+            "dashboards with problems (is the warehouse published? see $CITYPEERS_HOME/superset/logs):\n  "
+            + "\n  ".join(problems))
+    print(f"all {len(checks)} dashboards show data to {args.username!r} at {url}")
+
+
 def _env(_: argparse.Namespace) -> None:
     from citypeers.runtime_env import shell_exports
 
@@ -127,6 +157,16 @@ def parser() -> argparse.ArgumentParser:
     learn.add_argument("city", help="city id or name, case-insensitive")
     learn.add_argument("indicator", help="indicator code or name, e.g. pm25_annual_mean")
     learn.set_defaults(run=_learn)
+
+    check = commands.add_parser(
+        "check-dashboards", help="open every Superset dashboard in headless Chromium; fail unless all show data")
+    check.add_argument("slugs", nargs="*", help="dashboard slugs (default: every dashboard in dashboards/)")
+    check.add_argument("--url", help="Superset URL (default http://127.0.0.1:$SUPERSET_PORT)")
+    check.add_argument("--username", default="official", help="user to log in as (default: official)")
+    check.add_argument("--password-file", type=Path,
+                       help="default $CITYPEERS_HOME/superset/<username>_password")
+    check.add_argument("--out", type=Path, help="screenshots folder (default $CITYPEERS_HOME/superset/screenshots)")
+    check.set_defaults(run=_check_dashboards)
     return top
 
 

@@ -400,7 +400,7 @@ def test_every_superset_duckdb_connection_is_read_only_without_file_access(
 
 def test_secret_key_and_admin_password_are_generated_and_private(superset_server: SupersetServer):
     """No default secret ships: both are generated on first run, readable only by their owner."""
-    for name in ("secret_key", "admin_password"):
+    for name in ("secret_key", "admin_password", "official_password"):
         secret_file = superset_server.home / name
         assert secret_file.stat().st_mode & 0o777 == 0o600, f"{secret_file} must be mode 0600"
         assert len(secret_file.read_text().strip()) >= 16

@@ -1,0 +1,176 @@
+"""Open the Superset dashboards in headless Chromium and check that every chart shows data.
+
+``make demo`` ends with this check (``citypeers check-dashboards``), logged in as the read-only
+``official`` user, and the browser tests use the same functions. For each dashboard it waits
+until every chart has received its data (``/api/v1/chart/data``, or ``/superset/explore_json``
+for legacy charts such as the world map) and has drawn it, looks for error messages, and saves a
+full-page screenshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import Error as PlaywrightError
+
+log = logging.getLogger(__name__)
+
+CHROMIUM = Path(os.environ.get("CITYPEERS_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CHART_DATA_TIMEOUT_S = 120
+CHART_ERRORS_JS = """
+() => Array.from(document.querySelectorAll("[data-test='chart-grid-component']")).map((holder) => {
+  const alert = holder.querySelector("[role='alert'], .ant-alert-error, [data-test='error-message']");
+  return alert ? alert.innerText : "";
+})
+"""
+CHARTS_DRAWN_JS = """
+() => Array.from(document.querySelectorAll("[data-test='chart-grid-component']")).map((holder) =>
+  !holder.querySelector("[data-test='loading-indicator'], .loading")
+  && !!holder.querySelector("canvas, svg path, tbody tr, .header-line"))
+"""
+
+
+@dataclass
+class ChartData:
+    """What the browser fetched for each chart (by slice id) while a dashboard was open."""
+
+    rows: dict[int, list[dict]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+    def record(self, response) -> None:
+        parsed = urlparse(response.url)
+        path = parsed.path.rstrip("/")
+        if path not in ("/api/v1/chart/data", "/superset/explore_json"):
+            return
+        query = parse_qs(parsed.query)
+        form_data = json.loads(query["form_data"][0]) if "form_data" in query else {}
+        if path == "/superset/explore_json":  # legacy charts post their form data
+            posted = parse_qs(response.request.post_data or "")
+            form_data |= json.loads(posted["form_data"][0]) if "form_data" in posted else {}
+        slice_id = form_data.get("slice_id")
+        if slice_id is None:
+            return
+        try:
+            if response.status != 200:
+                self.failures.append(f"chart {slice_id}: HTTP {response.status} {response.text()[:500]}")
+                return
+            body = response.json()
+        except PlaywrightError as error:  # the page was closed before this late response arrived
+            log.debug("chart %s: response body gone: %s", slice_id, error)
+            return
+        results = body["result"] if "result" in body else [body]
+        self.rows[slice_id] = [row for result in results for row in (result.get("data") or [])]
+
+
+@dataclass
+class DashboardCheck:
+    slug: str
+    charts: dict[int, str]  # slice id -> name
+    data: ChartData
+    errors: list[str]
+    screenshot: Path
+    seconds: float
+
+    @property
+    def charts_without_data(self) -> list[str]:
+        return sorted(name for chart_id, name in self.charts.items() if not self.data.rows.get(chart_id))
+
+    @property
+    def ok(self) -> bool:
+        return not (self.data.failures or self.errors or self.charts_without_data)
+
+
+def log_in(page, url: str, username: str, password: str) -> None:
+    """Sign in through Superset's login form, as a person would."""
+    page.goto(f"{url}/login/")
+    page.locator("#username").fill(username)
+    page.locator("#password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda current: "/login" not in current, timeout=30_000)
+
+
+def dashboard_charts(context, url: str, slug: str) -> dict[int, str]:
+    response = context.request.get(f"{url}/api/v1/dashboard/{slug}/charts")
+    if not response.ok:
+        raise RuntimeError(f"dashboard {slug!r} is not in Superset: HTTP {response.status} {response.text()[:300]}")
+    return {chart["id"]: chart["slice_name"] for chart in response.json()["result"]}
+
+
+def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
+    """Until every chart has its data (or one request failed) and has drawn it."""
+    deadline = time.monotonic() + CHART_DATA_TIMEOUT_S
+    while set(charts) - set(data.rows) and not data.failures:
+        if time.monotonic() > deadline:
+            missing = sorted(charts[chart_id] for chart_id in set(charts) - set(data.rows))
+            raise TimeoutError(f"no data within {CHART_DATA_TIMEOUT_S}s for: {missing}")
+        page.wait_for_timeout(250)
+    page.wait_for_function(f"() => ({CHARTS_DRAWN_JS})().every(Boolean)", timeout=CHART_DATA_TIMEOUT_S * 1000)
+    page.wait_for_timeout(1500)  # ECharts animates for about a second
+
+
+def open_dashboard(context, url: str, slug: str, screenshot: Path):
+    """Open one dashboard in a new page; returns (page, DashboardCheck). The caller closes the page."""
+    charts = dashboard_charts(context, url, slug)
+    page = context.new_page()
+    data = ChartData()
+    page.on("response", data.record)
+    started = time.monotonic()
+    page.goto(f"{url}/superset/dashboard/{slug}/")
+    try:
+        wait_for_charts(page, data, charts)
+    finally:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(screenshot), full_page=True)
+    errors = [error for error in page.evaluate(CHART_ERRORS_JS) if error]
+    return page, DashboardCheck(slug, charts, data, errors, screenshot, time.monotonic() - started)
+
+
+def launch_chromium(playwright, profile_dir: Path):
+    """Debian's Chromium, headless, with its config and cache kept in profile_dir."""
+    env = os.environ | {"XDG_CONFIG_HOME": str(profile_dir / "config"), "XDG_CACHE_HOME": str(profile_dir / "cache")}
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, env=env)
+
+
+def check_dashboards(url: str, username: str, password: str, slugs: list[str], out_dir: Path) -> list[DashboardCheck]:
+    """Open every dashboard as `username`; one DashboardCheck each, screenshots in out_dir."""
+    from playwright.sync_api import sync_playwright
+
+    checks = []
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright, out_dir / ".chromium")
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 1200}, locale="en-GB")
+            context.set_default_timeout(60_000)
+            page = context.new_page()
+            log_in(page, url, username, password)
+            page.close()
+            for slug in slugs:
+                page, check = open_dashboard(context, url, slug, out_dir / f"{slug}.png")
+                page.close()
+                log.info("%s: %d charts, %s in %.0f s", slug, len(check.charts), "ok" if check.ok else "PROBLEMS",
+                         check.seconds)
+                checks.append(check)
+        finally:
+            browser.close()
+    return checks
+
+
+def dashboard_slugs(tree: Path) -> list[str]:
+    """The slugs of the dashboards kept in git (dashboards/dashboards/*.yaml)."""
+    import yaml
+
+    return [yaml.safe_load(path.read_text(encoding="utf-8"))["slug"] for path in sorted(tree.glob("*.yaml"))]

@@ -1,0 +1,113 @@
+"""No failed reads while publishing: dashboards keep answering while the warehouse is replaced.
+
+Chart-data requests go to Superset in a loop (``force``, so every one reaches DuckDB rather than
+Superset's cache) while the real transform DAG (dbt build, GX gate, atomic publish) runs three
+times under ``airflow dags test``. Every request must succeed, and the serving file must really
+have been replaced three times (a new inode per publish: the rename is atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import superset_fixture
+from tests.e2e.pipeline import environment
+from tests.e2e.superset_fixture import ARTIFACTS_DIR, SupersetServer
+
+pytestmark = pytest.mark.e2e
+
+superset_server = superset_fixture.superset_server
+chromium_browser = superset_fixture.chromium_browser
+admin_context = superset_fixture.admin_context
+
+PUBLISH_RUNS = ("2026-02-01", "2026-02-02", "2026-02-03")
+# (dataset, grouping column, saved metric): the marts the dashboards read most.
+QUERIES = (
+    ("fct_city_benchmark", "city_name", "value"),
+    ("fct_city_scores", "city_name", "score"),
+    ("trend_lines", "series", "value"),
+    ("fct_feed_health", "feed_id", "count"),
+)
+PUBLISH_SCRIPT = """
+import sys
+from datetime import datetime
+from citypeers.dag_runs import dags_test
+for day in sys.argv[1:]:
+    dags_test("transform__warehouse", datetime.fromisoformat(day + "T00:00:00+00:00"))
+    print("published", day, flush=True)
+"""
+
+
+def dataset_ids(context, server: SupersetServer) -> dict[str, int]:
+    response = context.request.get(f"{server.url}/api/v1/dataset/?q=(page_size:100)")
+    assert response.ok, response.text()
+    return {dataset["table_name"]: dataset["id"] for dataset in response.json()["result"]}
+
+
+def chart_data_payload(dataset_id: int, column: str, metric: str) -> dict:
+    return {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": True,
+        "queries": [{"columns": [column], "metrics": [metric], "row_limit": 1000, "filters": [], "orderby": []}],
+        "result_format": "json",
+        "result_type": "full",
+    }
+
+
+def test_every_chart_request_succeeds_while_the_transform_publishes_three_times(
+    admin_context, superset_server: SupersetServer, published_home: Path
+):
+    base = superset_server.url
+    ids = dataset_ids(admin_context, superset_server)
+    payloads = [chart_data_payload(ids[name], column, metric) for name, column, metric in QUERIES]
+    token = admin_context.request.get(f"{base}/api/v1/security/csrf_token/").json()["result"]
+    headers = {"X-CSRFToken": token, "Referer": f"{base}/", "Content-Type": "application/json"}
+    serving = published_home / "warehouse" / "citypeers.duckdb"
+    first_inode = serving.stat().st_ino
+    inodes = {first_inode}
+    log_file = published_home / "publishing_test_airflow.log"
+    env = environment(published_home, published_home / "feeds.yml")
+    publisher = subprocess.Popen(
+        [sys.executable, "-c", PUBLISH_SCRIPT, *PUBLISH_RUNS],
+        env=env, stdout=log_file.open("w"), stderr=subprocess.STDOUT,
+    )
+    requests, failures, latencies = 0, [], []
+    try:
+        deadline = time.monotonic() + 3600
+        while publisher.poll() is None:
+            assert time.monotonic() < deadline, "the three transform runs took over an hour"
+            for payload in payloads:
+                started = time.monotonic()
+                response = admin_context.request.post(f"{base}/api/v1/chart/data", headers=headers,
+                                                      data=json.dumps(payload))
+                latencies.append(time.monotonic() - started)
+                requests += 1
+                rows = response.json()["result"][0]["data"] if response.ok else []
+                if not response.ok or not rows:
+                    failures.append(f"{payload['datasource']}: HTTP {response.status} {response.text()[:300]}")
+                inodes.add(serving.stat().st_ino)
+    finally:
+        if publisher.poll() is None:
+            publisher.kill()
+        publisher.wait(timeout=60)
+    summary = {
+        "requests": requests,
+        "failures": len(failures),
+        "publishes": len(inodes) - 1,
+        "p50_ms": round(1000 * sorted(latencies)[len(latencies) // 2]) if latencies else None,
+        "max_ms": round(1000 * max(latencies)) if latencies else None,
+    }
+    ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS_DIR / "publishing_reads.json").write_text(json.dumps(summary, indent=2))
+    print(f"chart-data requests while publishing: {summary}")
+    assert publisher.returncode == 0, log_file.read_text()[-4000:]
+    assert serving.stat().st_ino != first_inode
+    assert len(inodes) - 1 == len(PUBLISH_RUNS), f"saw {len(inodes) - 1} publishes, expected {len(PUBLISH_RUNS)}"
+    assert requests >= 50, f"only {requests} requests were made while publishing"
+    assert failures == [], f"{len(failures)} of {requests} requests failed: {failures[:5]}"

@@ -1,0 +1,149 @@
+"""dashboards/ as code: every reference in the Superset tree resolves, datasets follow the dbt
+contracts, the same tree renders for the embedded setup and for docker-compose, and the Official
+role stays read-only. Seconds, no Superset needed; the browser tests show the dashboards work."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TREE = REPO_ROOT / "dashboards"
+DBT_TYPES = {"varchar": "VARCHAR", "double": "DOUBLE", "integer": "INTEGER", "bigint": "BIGINT",
+             "boolean": "BOOLEAN", "timestamp": "TIMESTAMP", "date": "DATE"}
+
+
+def load_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assets(folder: str) -> dict[str, dict]:
+    return {path.relative_to(TREE).as_posix(): yaml.safe_load(path.read_text(encoding="utf-8"))
+            for path in sorted((TREE / folder).rglob("*.yaml"))}
+
+
+DATASETS = assets("datasets")
+CHARTS = assets("charts")
+DASHBOARDS = assets("dashboards")
+DATASETS_BY_UUID = {dataset["uuid"]: dataset for dataset in DATASETS.values()}
+CHARTS_BY_UUID = {chart["uuid"]: chart for chart in CHARTS.values()}
+
+
+def dbt_contracts() -> dict[str, dict]:
+    contracts = {}
+    for path in (REPO_ROOT / "dbt_project" / "models" / "marts").rglob("_*__models.yml"):
+        for model in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
+            contracts[model["name"]] = model
+    return contracts
+
+
+def test_uuids_are_unique():
+    uuids = [asset["uuid"] for group in (DATASETS, CHARTS, DASHBOARDS) for asset in group.values()]
+    assert len(uuids) == len(set(uuids))
+
+
+@pytest.mark.parametrize("path", [path for path, dataset in DATASETS.items() if not dataset["sql"]])
+def test_a_physical_dataset_has_the_columns_of_its_dbt_contract(path):
+    dataset = DATASETS[path]
+    contract = dbt_contracts()[dataset["table_name"]]
+    expected = [(column["name"], DBT_TYPES[column["data_type"]]) for column in contract["columns"]]
+    physical = [(column["column_name"], column["type"]) for column in dataset["columns"] if not column["expression"]]
+    assert physical == expected
+
+
+def dataset_of(chart: dict) -> dict:
+    assert chart["dataset_uuid"] in DATASETS_BY_UUID, f"{chart['slice_name']}: unknown dataset"
+    return DATASETS_BY_UUID[chart["dataset_uuid"]]
+
+
+def referenced_columns(params: dict) -> set[str]:
+    groupby = params.get("groupby", [])
+    names = set(params.get("all_columns", [])) | set(groupby if isinstance(groupby, list) else [groupby])
+    for key in ("x_axis", "entity", "series"):
+        if isinstance(params.get(key), str):
+            names.add(params[key])
+    names |= {json_col.split('"')[1] for json_col in params.get("order_by_cols", [])}
+    names |= {flt["subject"] for flt in params.get("adhoc_filters", [])}
+    names |= set(params.get("column_config", {}))
+    return names
+
+
+def referenced_metrics(params: dict) -> set[str]:
+    names = set(params.get("metrics", []))
+    for key in ("metric", "x", "y", "size", "secondary_metric"):
+        if isinstance(params.get(key), str):
+            names.add(params[key])
+    return names
+
+
+@pytest.mark.parametrize("path", sorted(CHARTS))
+def test_a_chart_uses_columns_and_metrics_its_dataset_has(path):
+    chart = CHARTS[path]
+    dataset = dataset_of(chart)
+    columns = {column["column_name"] for column in dataset["columns"]}
+    metrics = {metric["metric_name"] for metric in dataset["metrics"]}
+    assert chart["params"]["viz_type"] == chart["viz_type"]
+    assert referenced_columns(chart["params"]) - columns == set()
+    assert referenced_metrics(chart["params"]) - metrics == set()
+
+
+@pytest.mark.parametrize("path", sorted(DASHBOARDS))
+def test_a_dashboard_links_charts_and_filters_that_exist(path):
+    dashboard = DASHBOARDS[path]
+    nodes = [node for node in dashboard["position"].values() if isinstance(node, dict)]
+    charts = [node["meta"] for node in nodes if node["type"] == "CHART"]
+    assert charts, f"{path} has no charts"
+    for meta in charts:
+        assert meta["uuid"] in CHARTS_BY_UUID, f"{path}: no chart {meta['uuid']} ({meta['sliceName']})"
+        assert CHARTS_BY_UUID[meta["uuid"]]["slice_name"] == meta["sliceName"]
+    local_ids = [meta["chartId"] for meta in charts]
+    assert sorted(local_ids) == list(range(1, len(charts) + 1))
+    for node in nodes:
+        for child in node.get("children", []):
+            assert child in dashboard["position"], f"{path}: {node['id']} has a missing child {child}"
+    for native_filter in dashboard["metadata"]["native_filter_configuration"]:
+        [target] = native_filter["targets"]
+        dataset = DATASETS_BY_UUID[target["datasetUuid"]]
+        assert target["column"]["name"] in {column["column_name"] for column in dataset["columns"]}
+        assert set(native_filter["scope"]["excluded"]) <= set(local_ids)
+        default = native_filter["defaultDataMask"]["filterState"].get("value")
+        if default:
+            assert native_filter["defaultDataMask"]["extraFormData"]["filters"][0]["val"] == default
+
+
+def test_every_chart_is_on_a_dashboard():
+    placed = {node["meta"]["uuid"] for dashboard in DASHBOARDS.values()
+              for node in dashboard["position"].values() if isinstance(node, dict) and node["type"] == "CHART"}
+    assert set(CHARTS_BY_UUID) - placed == set()
+
+
+def test_the_same_tree_renders_for_the_embedded_setup_and_docker_compose(tmp_path):
+    bundle = load_module("superset_bundle")
+    local = tmp_path / "local"
+    compose = tmp_path / "compose"
+    bundle.render_tree(TREE, local, {"CITYPEERS_SERVING_DB": "/home/me/citypeers/var/warehouse/citypeers.duckdb"})
+    bundle.render_tree(TREE, compose, {"CITYPEERS_SERVING_DB": "/opt/citypeers/var/warehouse/citypeers.duckdb"})
+    differing = [path.relative_to(local).as_posix() for path in sorted(local.rglob("*.yaml"))
+                 if path.read_text() != (compose / path.relative_to(local)).read_text()]
+    assert differing == ["databases/citypeers.yaml"]
+    uri = yaml.safe_load((compose / "databases" / "citypeers.yaml").read_text())["sqlalchemy_uri"]
+    assert uri == "duckdb:////opt/citypeers/var/warehouse/citypeers.duckdb"
+    init = (REPO_ROOT / "docker" / "superset" / "init.sh").read_text()
+    assert re.search(r'"\$script" import', init), "docker-compose must import through scripts/superset.sh"
+
+
+def test_the_official_role_can_only_read():
+    roles = load_module("superset_roles")
+    for permission, view in roles.PERMISSIONS:
+        assert permission in ("can_read", "can_dashboard", "can_explore_json", "can_time_range", "can_log",
+                              "can_recent_activity", "menu_access") or view == "DashboardFilterStateRestApi", \
+            (permission, view)
+        assert "sql" not in view.lower() and "sql" not in permission.lower()
+    assert {view for _, view in roles.PERMISSIONS} & {"Dataset", "Database", "SQLLab", "Query"} == set()
