@@ -118,7 +118,14 @@ def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
             missing = sorted(charts[chart_id] for chart_id in set(charts) - set(data.rows))
             raise TimeoutError(f"no data within {CHART_DATA_TIMEOUT_S}s for: {missing}")
         page.wait_for_timeout(250)
-    page.wait_for_function(f"() => ({CHARTS_DRAWN_JS})().every(Boolean)", timeout=CHART_DATA_TIMEOUT_S * 1000)
+    # Every chart drawn, and as many as the dashboard has: the grid mounts again once the
+    # filters' default values are known, and an empty grid must not count as "all drawn".
+    page.wait_for_function(
+        f"(expected) => {{ const drawn = ({CHARTS_DRAWN_JS})();"
+        " return drawn.length >= expected && drawn.every(Boolean); }",
+        arg=len(charts),
+        timeout=CHART_DATA_TIMEOUT_S * 1000,
+    )
     page.wait_for_timeout(1500)  # ECharts animates for about a second
 
 
