@@ -1,16 +1,27 @@
 """citypeers benchmarks: prints figures, asserts nothing about speed.
 
-Measures, on a fresh home with the demo slice: demo feed generation, ingest of one year of the
-EEA feed, one quarter of the OpenAQ feed and one year of each other demo feed (land → parse → GX
-gate), dbt build + GX + publish,
-and the time to parse the whole DAG folder. Results also go to benchmarks/results/<timestamp>.json.
+Tier S (the demo slice of tests/e2e/pipeline.py: 6 cities, 3 years), on a fresh home:
+
+* the air-quality marts three ways, from the same raw EEA files (all years):
+  - the pipeline through its CLI (ingest every year, dbt build, GX gate, publish),
+  - the same under Airflow (``airflow dags test``: the ingest DAG per year, then the transform),
+  - the floor (benchmarks/floor_air_quality.sql, one DuckDB script) and the pandas baseline
+    (benchmarks/baselines.py), with the ratios pipeline/floor and pandas/pipeline;
+* ingest of one year (or quarter) of every other demo feed format through the CLI (land → parse → GX);
+* the time to parse the whole DAG folder.
+
+Every step runs as its own process; wall time and that process tree's peak memory (max RSS) are
+printed as one table and written to benchmarks/results/<timestamp>.json.
+
+    python benchmarks/run.py            # make bench
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -18,63 +29,140 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
 
 from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same feeds, same server)
     BIN,
     E2E_CITIES,
+    E2E_YEARS,
     environment,
     feeds_file_with_port,
     free_port,
-    run,
     start_openaq,
 )
 
-DAGBAG = "from airflow.dag_processing.dagbag import DagBag; import time, sys; " \
-         "t = time.perf_counter(); DagBag(dag_folder=sys.argv[1]); print(time.perf_counter() - t)"
+# Runs a command and prints the peak RSS of its process tree (the largest child), in kB.
+MEASURE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+           "print('maxrss_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+           "sys.exit(code)")
+DAGBAG = ("import sys, time; from airflow.dag_processing.dagbag import DagBag; started = time.perf_counter(); "
+          "bag = DagBag(dag_folder=sys.argv[1]); "
+          "print(f'{time.perf_counter() - started:.3f} {len(bag.dags)} {len(bag.import_errors)}')")
+UTC_START, UTC_END = f"{E2E_YEARS[0]}-01-01", f"{int(E2E_YEARS[-1]) + 1}-01-01"
 
 
-def timed(label: str, command: list[str], env: dict, figures: dict) -> None:
-    started = time.perf_counter()
-    run(command, env, timeout=3600)
-    figures[label] = round(time.perf_counter() - started, 2)
-    print(f"{label:<44}{figures[label]:>9.2f} s", flush=True)
+class Bench:
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.rows: list[dict] = []
+
+    def step(self, label: str, *commands: list[str]) -> dict:
+        """Run the commands one after the other; one row with their total time and peak memory."""
+        started = time.perf_counter()
+        peak_kb = 0
+        for command in commands:
+            done = subprocess.run([sys.executable, "-c", MEASURE, *command], env=self.env,
+                                  capture_output=True, text=True, timeout=7200)
+            if done.returncode != 0:
+                raise SystemExit(f"{label}: {' '.join(command)} failed\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            peak_kb = max(peak_kb, int(done.stderr.strip().splitlines()[-1].split()[-1]))
+        row = {"step": label, "seconds": round(time.perf_counter() - started, 2), "peak_mb": round(peak_kb / 1024),
+               "output": done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""}
+        self.rows.append(row)
+        print(f"{label:<58}{row['seconds']:>9.2f} s{row['peak_mb']:>8} MB", flush=True)
+        return row
 
 
-def main() -> None:
-    figures: dict[str, float] = {}
+def year_intervals() -> list[tuple[str, str]]:
+    return [(f"{year}-01-01", f"{int(year) + 1}-01-01") for year in E2E_YEARS]
+
+
+def main(argv: list[str] | None = None) -> Path:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="citypeers-bench-") as folder:
         home = Path(folder)
         port = free_port()
         env = environment(home, feeds_file_with_port(home, port))
+        bench = Bench(env)
         cli = str(BIN / "citypeers")
-        timed("demo feeds, 6 cities x 3 years", [cli, "demo-data", "--cities", *E2E_CITIES], env, figures)
+        airflow = str(BIN / "airflow")
+        print(f"tier S: {len(E2E_CITIES)} cities x {len(E2E_YEARS)} years; {os.cpu_count()} CPUs", flush=True)
+        print(f"{'step':<58}{'wall':>11}{'peak':>11}")
+        bench.step("demo feeds", [cli, "demo-data", "--cities", *E2E_CITIES, "--years", *E2E_YEARS])
+
+        # The air-quality marts, three ways, from the same raw EEA files (first, so that the
+        # builds hold the air-quality data only).
+        ingest = bench.step(f"pipeline CLI: ingest eea_air, {len(E2E_YEARS)} years",
+                            *[[cli, "ingest", "demo_europe", "--start", start, "--end", end]
+                              for start, end in year_intervals()])
+        build = bench.step("pipeline CLI: dbt build + GX on marts + publish", [cli, "build"])
+        pipeline = {"seconds": round(ingest["seconds"] + build["seconds"], 2),
+                    "peak_mb": max(ingest["peak_mb"], build["peak_mb"])}
+        floor = bench.step("floor: one DuckDB script over the raw EEA files",
+                           [sys.executable, str(REPO_ROOT / "benchmarks" / "baselines.py"), "floor", str(home),
+                            UTC_START, UTC_END])
+        pandas = bench.step("pandas baseline over the raw EEA files",
+                            [sys.executable, str(REPO_ROOT / "benchmarks" / "baselines.py"), "pandas", str(home),
+                             UTC_START, UTC_END])
+
+        Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+        subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, check=True)
+        subprocess.run([airflow, "pools", "set", "duckdb_writer", "1", "one DuckDB writer at a time"], env=env,
+                       capture_output=True, check=True)
+        runner = "from datetime import datetime; import sys; from citypeers.dag_runs import dags_test; " \
+                 "dags_test(sys.argv[1], datetime.fromisoformat(sys.argv[2]))"
+        airflow_runs = bench.step(
+            f"under Airflow: ingest DAG x {len(E2E_YEARS)} years + transform DAG",
+            *[[sys.executable, "-c", runner, "ingest__eea_air__demo_europe", f"{end}T00:00:00+00:00"]
+              for _, end in year_intervals()],
+            [sys.executable, "-c", runner, "transform__warehouse", f"{UTC_END}T00:00:00+00:00"],
+        )
+        # Each format, one interval through the CLI.
         server = start_openaq(env, port, home / "openaq.log")
         try:
-            timed("ingest eea_air, 1 year (CLI)",
-                  [cli, "ingest", "demo_europe", "--start", "2024-01-01", "--end", "2025-01-01"], env, figures)
-            timed("ingest openaq_air, 1 quarter (CLI, HTTP)",
-                  [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"], env, figures)
+            bench.step("ingest openaq_air, 1 quarter over HTTP (CLI)",
+                       [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"])
         finally:
             server.terminate()
         for feed_id, source in (("demo_gtfs", "gtfs"), ("demo_gbfs", "gbfs"), ("demo_water", "sdmx_csv"),
                                 ("demo_city_template", "indicator_template"), ("demo_waste", "wide_table")):
-            timed(f"ingest {source}, 1 year (CLI)",
-                  [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"], env, figures)
-        timed("dbt build + GX on marts + publish (CLI)", [cli, "build"], env, figures)
-        parse = subprocess.run([sys.executable, "-c", DAGBAG, str(Path(__file__).parents[1] / "dags")],
-                               env=env, capture_output=True, text=True, check=True)
-        figures["parse the DAG folder"] = round(float(parse.stdout.strip().splitlines()[-1]), 2)
-        print(f"{'parse the DAG folder':<44}{figures['parse the DAG folder']:>9.2f} s")
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    figures["peak memory of a child process (MB)"] = round(peak_mb)
-    print(f"{'peak memory of a child process':<44}{peak_mb:>9.0f} MB")
-    result = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-              "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
-              "figures": figures}
-    target = Path(__file__).parent / "results" / f"{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+            bench.step(f"ingest {source}, 1 year (CLI)",
+                       [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"])
+
+        dagbag = bench.step("DAG folder: Airflow import + DagBag parse (process)",
+                            [sys.executable, "-c", DAGBAG, str(REPO_ROOT / "dags")])
+        parse_seconds, dag_count, import_errors = dagbag["output"].split()
+        print(f"  of which parsing the DAG folder: {float(parse_seconds):.2f} s ({dag_count} DAGs, "
+              f"{import_errors} import errors)")
+
+    ratios = {
+        "pipeline_cli_over_floor": round(pipeline["seconds"] / floor["seconds"], 1),
+        "pipeline_airflow_over_floor": round(airflow_runs["seconds"] / floor["seconds"], 1),
+        "pandas_over_pipeline_cli": round(pandas["seconds"] / pipeline["seconds"], 2),
+    }
+    print()
+    print(f"air-quality marts, tier S: pipeline (CLI) {pipeline['seconds']:.1f} s, "
+          f"under Airflow {airflow_runs['seconds']:.1f} s, floor {floor['seconds']:.1f} s, "
+          f"pandas {pandas['seconds']:.1f} s")
+    for name, value in ratios.items():
+        print(f"  {name:<30}{value:>8}")
+    result = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tier": "S",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "steps": bench.rows,
+        "dag_folder_parse_seconds": float(parse_seconds),
+        "air_quality_marts": {"pipeline_cli": pipeline, "pipeline_airflow": airflow_runs, "floor": floor,
+                              "pandas": pandas, "ratios": ratios},
+    }
+    target = args.results_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S}_S.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2), encoding="utf-8")
     print(f"written to {target}")
+    return target
 
 
 if __name__ == "__main__":
