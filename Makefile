@@ -87,7 +87,7 @@ lint: $(PIPELINE)
 	.venv/bin/ruff check src dags tests benchmarks scripts dashboards
 	.venv/bin/sqlfluff lint dbt_project/models
 
-bench: envs manifest
+bench: envs system-packages manifest
 	.venv/bin/python benchmarks/run.py
 
 docs: $(PIPELINE)

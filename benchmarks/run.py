@@ -7,6 +7,8 @@ Tier S (the demo slice of tests/e2e/pipeline.py: 6 cities, 3 years), on a fresh 
   - the same under Airflow (``airflow dags test``: the ingest DAG per year, then the transform),
   - the floor (benchmarks/floor_air_quality.sql, one DuckDB script) and the pandas baseline
     (benchmarks/baselines.py), with the ratios pipeline/floor and pandas/pipeline;
+* an incremental run: one new day of EEA readings ingested, then the build;
+* p50/p95 of Superset chart-data requests on the published marts (scripts/superset.sh, no cache);
 * ingest of one year (or quarter) of every other demo feed format through the CLI (land → parse → GX);
 * the time to parse the whole DAG folder.
 
@@ -50,6 +52,9 @@ DAGBAG = ("import sys, time; from airflow.dag_processing.dagbag import DagBag; s
           "bag = DagBag(dag_folder=sys.argv[1]); "
           "print(f'{time.perf_counter() - started:.3f} {len(bag.dags)} {len(bag.import_errors)}')")
 UTC_START, UTC_END = f"{E2E_YEARS[0]}-01-01", f"{int(E2E_YEARS[-1]) + 1}-01-01"
+LAST_DAY = (f"{E2E_YEARS[-1]}-12-31", UTC_END)
+SUPERSET_SH = REPO_ROOT / "scripts" / "superset.sh"
+CHART_REQUESTS_PER_QUERY = 25
 
 
 class Bench:
@@ -72,6 +77,67 @@ class Bench:
         self.rows.append(row)
         print(f"{label:<58}{row['seconds']:>9.2f} s{row['peak_mb']:>8} MB", flush=True)
         return row
+
+
+# The performance issue's goals (set for tier M; at tier S fixed start-up costs dominate).
+GOALS = (
+    ("pipeline (CLI) / floor", "pipeline_cli_over_floor", "<=", 1.5),
+    ("pandas / pipeline (CLI)", "pandas_over_pipeline_cli", ">=", 10.0),
+    ("incremental run / full build", "incremental_over_full_build", "<=", 0.05),
+    ("peak memory of any step (MB)", "peak_mb", "<=", 2048),
+    ("DAG folder parse (s)", "dag_folder_parse_seconds", "<=", 1.0),
+    ("chart-data p95 (ms)", "p95_ms", "<=", 150.0),
+)
+
+
+def goal_lines(measured: dict[str, float]) -> list[dict]:
+    lines = []
+    for label, key, operator, target in GOALS:
+        value = measured[key]
+        met = value <= target if operator == "<=" else value >= target
+        factor = value / target if operator == "<=" else target / value
+        lines.append({"goal": f"{label} {operator} {target:g}", "measured": value, "met": met,
+                      "missed_by": None if met else f"{factor:.1f}x"})
+    return lines
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def superset_chart_latencies(home: Path, env: dict[str, str]) -> dict:
+    """p50/p95 of chart-data requests on the published marts, through a real Superset (no cache)."""
+    from playwright.sync_api import sync_playwright
+
+    from citypeers.dashboard_check import api_headers, chart_data_payloads, launch_chromium, log_in
+
+    port = free_port()
+    superset_env = {key: value for key, value in env.items() if not key.startswith(("SUPERSET_", "FLASK_"))}
+    superset_env |= {"CITYPEERS_HOME": str(home), "SUPERSET_PORT": str(port)}
+    for command in ("bootstrap", "import", "start"):
+        subprocess.run(["bash", str(SUPERSET_SH), command], env=superset_env, capture_output=True, check=True)
+    url = f"http://127.0.0.1:{port}"
+    latencies, failures = [], 0
+    try:
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright, home / ".chromium")
+            context = browser.new_context()
+            page = context.new_page()
+            log_in(page, url, "admin", (home / "superset" / "admin_password").read_text().strip())
+            payloads, headers = chart_data_payloads(context, url), api_headers(context, url)
+            for _ in range(CHART_REQUESTS_PER_QUERY):
+                for payload in payloads:
+                    started = time.perf_counter()
+                    response = context.request.post(f"{url}/api/v1/chart/data", headers=headers,
+                                                    data=json.dumps(payload))
+                    latencies.append(1000 * (time.perf_counter() - started))
+                    failures += not response.ok
+            browser.close()
+    finally:
+        subprocess.run(["bash", str(SUPERSET_SH), "stop"], env=superset_env, capture_output=True)
+    return {"requests": len(latencies), "failures": failures, "p50_ms": round(percentile(latencies, 0.50), 1),
+            "p95_ms": round(percentile(latencies, 0.95), 1)}
 
 
 def year_intervals() -> list[tuple[str, str]]:
@@ -120,6 +186,16 @@ def main(argv: list[str] | None = None) -> Path:
               for _, end in year_intervals()],
             [sys.executable, "-c", runner, "transform__warehouse", f"{UTC_END}T00:00:00+00:00"],
         )
+        # One new day of readings arrives: ingest that day, then build. There are no incremental
+        # models yet, so the build is a full rebuild; the ratio says what that costs.
+        incremental = bench.step("incremental: ingest 1 new day of eea_air + build (CLI)",
+                                 [cli, "ingest", "demo_europe", "--start", LAST_DAY[0], "--end", LAST_DAY[1]],
+                                 [cli, "build"])
+        charts = superset_chart_latencies(home, env)
+        print(f"{'Superset chart-data requests on the marts (no cache)':<58}"
+              f"p50 {charts['p50_ms']:.0f} ms, p95 {charts['p95_ms']:.0f} ms "
+              f"({charts['requests']} requests, {charts['failures']} failed)", flush=True)
+
         # Each format, one interval through the CLI.
         server = start_openaq(env, port, home / "openaq.log")
         try:
@@ -142,6 +218,7 @@ def main(argv: list[str] | None = None) -> Path:
         "pipeline_cli_over_floor": round(pipeline["seconds"] / floor["seconds"], 1),
         "pipeline_airflow_over_floor": round(airflow_runs["seconds"] / floor["seconds"], 1),
         "pandas_over_pipeline_cli": round(pandas["seconds"] / pipeline["seconds"], 2),
+        "incremental_over_full_build": round(incremental["seconds"] / build["seconds"], 2),
     }
     print()
     print(f"air-quality marts, tier S: pipeline (CLI) {pipeline['seconds']:.1f} s, "
@@ -149,12 +226,22 @@ def main(argv: list[str] | None = None) -> Path:
           f"pandas {pandas['seconds']:.1f} s")
     for name, value in ratios.items():
         print(f"  {name:<30}{value:>8}")
+    measured = ratios | {"peak_mb": max(row["peak_mb"] for row in bench.rows),
+                         "dag_folder_parse_seconds": float(parse_seconds), "p95_ms": charts["p95_ms"]}
+    goals = goal_lines(measured)
+    print("\ngoals (set for tier M; this is tier S):")
+    for goal in goals:
+        verdict = "met" if goal["met"] else f"missed by {goal['missed_by']}"
+        print(f"  {goal['goal']:<40}{goal['measured']:>10}  {verdict}")
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "tier": "S",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "steps": bench.rows,
         "dag_folder_parse_seconds": float(parse_seconds),
+        "superset_chart_data": charts,
+        "incremental_one_day": incremental,
+        "goals": goals,
         "air_quality_marts": {"pipeline_cli": pipeline, "pipeline_airflow": airflow_runs, "floor": floor,
                               "pandas": pandas, "ratios": ratios},
     }

@@ -181,3 +181,42 @@ def dashboard_slugs(tree: Path) -> list[str]:
     import yaml
 
     return [yaml.safe_load(path.read_text(encoding="utf-8"))["slug"] for path in sorted(tree.glob("*.yaml"))]
+
+
+# --- chart-data requests without a browser page (publishing test, benchmarks) ------------------
+
+# (dataset, grouping column, saved metric): the marts and virtual datasets the dashboards read most.
+CHART_QUERIES = (
+    ("fct_city_benchmark", "city_name", "value"),
+    ("fct_city_scores", "city_name", "score"),
+    ("trend_lines", "series", "value"),
+    ("fct_feed_health", "feed_id", "count"),
+)
+
+
+def dataset_ids(context, url: str) -> dict[str, int]:
+    response = context.request.get(f"{url}/api/v1/dataset/?q=(page_size:100)")
+    if not response.ok:
+        raise RuntimeError(f"cannot list datasets: HTTP {response.status} {response.text()[:300]}")
+    return {dataset["table_name"]: dataset["id"] for dataset in response.json()["result"]}
+
+
+def chart_data_payloads(context, url: str) -> list[dict]:
+    """One /api/v1/chart/data body per CHART_QUERIES entry; ``force`` skips Superset's cache."""
+    ids = dataset_ids(context, url)
+    return [
+        {
+            "datasource": {"id": ids[name], "type": "table"},
+            "force": True,
+            "queries": [{"columns": [column], "metrics": [metric], "row_limit": 1000, "filters": [], "orderby": []}],
+            "result_format": "json",
+            "result_type": "full",
+        }
+        for name, column, metric in CHART_QUERIES
+    ]
+
+
+def api_headers(context, url: str) -> dict[str, str]:
+    """Headers for POSTs to Superset's API from a logged-in (admin) context."""
+    token = context.request.get(f"{url}/api/v1/security/csrf_token/").json()["result"]
+    return {"X-CSRFToken": token, "Referer": f"{url}/", "Content-Type": "application/json"}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from citypeers.dashboard_check import api_headers, chart_data_payloads
 from tests.e2e import superset_fixture
 from tests.e2e.pipeline import environment
 from tests.e2e.superset_fixture import ARTIFACTS_DIR, SupersetServer
@@ -27,13 +28,6 @@ chromium_browser = superset_fixture.chromium_browser
 admin_context = superset_fixture.admin_context
 
 PUBLISH_RUNS = ("2026-02-01", "2026-02-02", "2026-02-03")
-# (dataset, grouping column, saved metric): the marts the dashboards read most.
-QUERIES = (
-    ("fct_city_benchmark", "city_name", "value"),
-    ("fct_city_scores", "city_name", "score"),
-    ("trend_lines", "series", "value"),
-    ("fct_feed_health", "feed_id", "count"),
-)
 PUBLISH_SCRIPT = """
 import sys
 from datetime import datetime
@@ -44,30 +38,12 @@ for day in sys.argv[1:]:
 """
 
 
-def dataset_ids(context, server: SupersetServer) -> dict[str, int]:
-    response = context.request.get(f"{server.url}/api/v1/dataset/?q=(page_size:100)")
-    assert response.ok, response.text()
-    return {dataset["table_name"]: dataset["id"] for dataset in response.json()["result"]}
-
-
-def chart_data_payload(dataset_id: int, column: str, metric: str) -> dict:
-    return {
-        "datasource": {"id": dataset_id, "type": "table"},
-        "force": True,
-        "queries": [{"columns": [column], "metrics": [metric], "row_limit": 1000, "filters": [], "orderby": []}],
-        "result_format": "json",
-        "result_type": "full",
-    }
-
-
 def test_every_chart_request_succeeds_while_the_transform_publishes_three_times(
     admin_context, superset_server: SupersetServer, published_home: Path
 ):
     base = superset_server.url
-    ids = dataset_ids(admin_context, superset_server)
-    payloads = [chart_data_payload(ids[name], column, metric) for name, column, metric in QUERIES]
-    token = admin_context.request.get(f"{base}/api/v1/security/csrf_token/").json()["result"]
-    headers = {"X-CSRFToken": token, "Referer": f"{base}/", "Content-Type": "application/json"}
+    payloads = chart_data_payloads(admin_context, base)
+    headers = api_headers(admin_context, base)
     serving = published_home / "warehouse" / "citypeers.duckdb"
     first_inode = serving.stat().st_ino
     inodes = {first_inode}

@@ -26,9 +26,17 @@ def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
     for way in ("pipeline_cli", "pipeline_airflow", "floor", "pandas"):
         assert marts[way]["seconds"] > 0, way
     assert set(marts["ratios"]) == {"pipeline_cli_over_floor", "pipeline_airflow_over_floor",
-                                    "pandas_over_pipeline_cli"}
+                                    "pandas_over_pipeline_cli", "incremental_over_full_build"}
+    charts = result["superset_chart_data"]
+    assert charts["requests"] > 0 and charts["failures"] == 0, charts
+    assert 0 < charts["p50_ms"] <= charts["p95_ms"]
+    assert result["incremental_one_day"]["seconds"] > 0
     assert result["dag_folder_parse_seconds"] > 0
     dagbag = next(row for label, row in steps.items() if label.startswith("DAG folder"))
     _, dag_count, import_errors = dagbag["output"].split()
     assert int(dag_count) > 0 and int(import_errors) == 0
+    assert len(result["goals"]) == 6
+    for goal in result["goals"]:
+        assert isinstance(goal["met"], bool) and (goal["met"] or goal["missed_by"]), goal
     assert "pipeline_cli_over_floor" in completed.stdout  # the table is printed, not only written
+    assert "goals (set for tier M" in completed.stdout
