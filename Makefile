@@ -10,6 +10,7 @@ CITYPEERS_HOME ?= $(CURDIR)/var
 DEMO_UNTIL ?= 2026-01-01
 OPENAQ_PORT ?= 8765
 SUPERSET_PORT ?= 8088
+BENCH_TIERS ?= S
 export CITYPEERS_HOME SUPERSET_PORT
 
 UV := .tools/bin/uv
@@ -24,7 +25,7 @@ help:
 	@echo "make demo   install everything, run the DAGs on demo feeds, serve the dashboard"
 	@echo "make test   run every test (unit, dbt, DAG integrity, end to end, browser)"
 	@echo "make lint   ruff + sqlfluff"
-	@echo "make bench  benchmarks (prints figures)"
+	@echo "make bench  benchmarks, prints figures (BENCH_TIERS=\"S M\" for the 1,000-city tier too)"
 	@echo "make stop   stop the demo's background servers"
 
 $(UV):
@@ -88,7 +89,7 @@ lint: $(PIPELINE)
 	.venv/bin/sqlfluff lint dbt_project/models
 
 bench: envs system-packages manifest
-	.venv/bin/python benchmarks/run.py
+	.venv/bin/python benchmarks/run.py --tiers $(BENCH_TIERS)
 
 docs: $(PIPELINE)
 	@$(ENV) && cd dbt_project && dbt docs generate --profiles-dir . && echo "dbt docs: dbt_project/target/index.html"

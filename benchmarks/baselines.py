@@ -115,19 +115,18 @@ def pipeline_city_annual(serving_db: Path, city_ids: list[str]) -> pd.DataFrame:
     return _sorted(frame)
 
 
-def raw_eea_files(home: Path) -> tuple[list[Path], Path]:
-    """The demo EEA feed's raw files and station list below a CITYPEERS_HOME."""
-    feed = home / "feeds" / "demo" / "eea_air"
-    return sorted(feed.glob("*/*.csv")), feed / "stations.csv"
+def raw_eea_files(feed_dir: Path) -> tuple[list[Path], Path]:
+    """An EEA feed folder's raw files (<year>/*.csv) and its station list (stations.csv)."""
+    return sorted(feed_dir.glob("*/*.csv")), feed_dir / "stations.csv"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """python benchmarks/baselines.py floor|pandas <home> <utc_start> <utc_end>: prints the row count."""
+    """python benchmarks/baselines.py floor|pandas <feed_dir> <utc_start> <utc_end>: prints the row count."""
     import sys
 
-    method, home, utc_start, utc_end = (argv if argv is not None else sys.argv[1:])
+    method, feed_dir, utc_start, utc_end = (argv if argv is not None else sys.argv[1:])
     compute = {"floor": floor_city_annual, "pandas": pandas_city_annual}[method]
-    result = compute(*raw_eea_files(Path(home)), utc_start, utc_end)
+    result = compute(*raw_eea_files(Path(feed_dir)), utc_start, utc_end)
     print(f"{method}: {len(result)} city-years")
     return 0
 

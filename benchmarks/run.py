@@ -1,21 +1,23 @@
 """citypeers benchmarks: prints figures, asserts nothing about speed.
 
-Tier S (the demo slice of tests/e2e/pipeline.py: 6 cities, 3 years), on a fresh home:
+    python benchmarks/run.py --tiers S M       # make bench BENCH_TIERS="S M"  (default: S)
 
-* the air-quality marts three ways, from the same raw EEA files (all years):
-  - the pipeline through its CLI (ingest every year, dbt build, GX gate, publish),
+Tier S is the demo slice of tests/e2e/pipeline.py (6 cities, 3 years, every feed format); tier M
+(benchmarks/tiers.py) is 1,000 synthetic cities with one EEA air station each, hourly PM2.5 and NO2
+for a year (17.5 million readings, EEA CSV). For each tier, on a fresh home:
+
+* the air-quality marts three ways, from the same raw EEA files:
+  - the pipeline through its CLI (ingest with the GX gate, dbt build, GX gate, publish),
   - the same under Airflow (``airflow dags test``: the ingest DAG per year, then the transform),
   - the floor (benchmarks/floor_air_quality.sql, one DuckDB script) and the pandas baseline
     (benchmarks/baselines.py), with the ratios pipeline/floor and pandas/pipeline;
 * an incremental run: one new day of EEA readings ingested, then the build;
 * p50/p95 of Superset chart-data requests on the published marts (scripts/superset.sh, no cache);
-* ingest of one year (or quarter) of every other demo feed format through the CLI (land → parse → GX);
-* the time to parse the whole DAG folder.
+* at tier S, ingest of one interval of every other demo feed format through the CLI;
+* the time to parse the whole DAG folder; and the performance issue's goals, met or missed by how much.
 
-Every step runs as its own process; wall time and that process tree's peak memory (max RSS) are
-printed as one table and written to benchmarks/results/<timestamp>.json.
-
-    python benchmarks/run.py            # make bench
+Every step runs as its own process tree; its wall time and peak memory (max RSS of the largest
+process) are printed as a table and written to benchmarks/results/<timestamp>_<tier>.json.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.tiers import TIERS, write_tier  # noqa: E402
 from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same feeds, same server)
     BIN,
     E2E_CITIES,
@@ -51,8 +55,6 @@ MEASURE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:
 DAGBAG = ("import sys, time; from airflow.dag_processing.dagbag import DagBag; started = time.perf_counter(); "
           "bag = DagBag(dag_folder=sys.argv[1]); "
           "print(f'{time.perf_counter() - started:.3f} {len(bag.dags)} {len(bag.import_errors)}')")
-UTC_START, UTC_END = f"{E2E_YEARS[0]}-01-01", f"{int(E2E_YEARS[-1]) + 1}-01-01"
-LAST_DAY = (f"{E2E_YEARS[-1]}-12-31", UTC_END)
 SUPERSET_SH = REPO_ROOT / "scripts" / "superset.sh"
 CHART_REQUESTS_PER_QUERY = 25
 
@@ -140,39 +142,67 @@ def superset_chart_latencies(home: Path, env: dict[str, str]) -> dict:
             "p95_ms": round(percentile(latencies, 0.95), 1)}
 
 
-def year_intervals() -> list[tuple[str, str]]:
-    return [(f"{year}-01-01", f"{int(year) + 1}-01-01") for year in E2E_YEARS]
+@dataclass(frozen=True)
+class AirFeed:
+    """The EEA feed a tier's air-quality marts come from."""
+
+    feed_id: str
+    feed_dir: Path
+    years: tuple[int, ...]
+
+    def intervals(self) -> list[tuple[str, str]]:
+        return [(f"{year}-01-01", f"{year + 1}-01-01") for year in self.years]
+
+    @property
+    def utc_start(self) -> str:
+        return f"{self.years[0]}-01-01"
+
+    @property
+    def utc_end(self) -> str:
+        return f"{self.years[-1] + 1}-01-01"
 
 
-def main(argv: list[str] | None = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "benchmarks" / "results")
-    args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="citypeers-bench-") as folder:
+def prepare_tier(name: str, home: Path, bench: Bench) -> AirFeed:
+    """Write the tier's feeds below home (and point bench.env at them)."""
+    cli = str(BIN / "citypeers")
+    if name == "S":
+        print(f"tier S: the demo slice, {len(E2E_CITIES)} cities x {len(E2E_YEARS)} years", flush=True)
+        bench.step("demo feeds", [cli, "demo-data", "--cities", *E2E_CITIES, "--years", *E2E_YEARS])
+        return AirFeed("demo_europe", home / "feeds" / "demo" / "eea_air", tuple(int(y) for y in E2E_YEARS))
+    tier = TIERS[name]
+    print(f"tier {name}: {tier.cities} cities, one station each, hourly PM2.5 and NO2 for {tier.year} "
+          f"({tier.readings:,} readings, EEA CSV)", flush=True)
+    started = time.perf_counter()
+    bench.env |= write_tier(tier, home)
+    bench.rows.append({"step": "write the tier's feeds", "seconds": round(time.perf_counter() - started, 2),
+                       "peak_mb": 0, "output": ""})
+    print(f"{'write the tier feeds (in process)':<58}{bench.rows[-1]['seconds']:>9.2f} s", flush=True)
+    return AirFeed("bench_eea", home / "feeds" / "bench" / "eea_air", (tier.year,))
+
+
+def run_tier(name: str, results_dir: Path) -> Path:
+    with tempfile.TemporaryDirectory(prefix=f"citypeers-bench-{name}-") as folder:
         home = Path(folder)
         port = free_port()
-        env = environment(home, feeds_file_with_port(home, port))
-        bench = Bench(env)
-        cli = str(BIN / "citypeers")
-        airflow = str(BIN / "airflow")
-        print(f"tier S: {len(E2E_CITIES)} cities x {len(E2E_YEARS)} years; {os.cpu_count()} CPUs", flush=True)
-        print(f"{'step':<58}{'wall':>11}{'peak':>11}")
-        bench.step("demo feeds", [cli, "demo-data", "--cities", *E2E_CITIES, "--years", *E2E_YEARS])
+        bench = Bench(environment(home, feeds_file_with_port(home, port)))
+        cli, airflow = str(BIN / "citypeers"), str(BIN / "airflow")
+        print(f"{os.cpu_count()} CPUs; {'step':<50}{'wall':>11}{'peak':>11}")
+        air = prepare_tier(name, home, bench)
+        env = bench.env
 
         # The air-quality marts, three ways, from the same raw EEA files (first, so that the
         # builds hold the air-quality data only).
-        ingest = bench.step(f"pipeline CLI: ingest eea_air, {len(E2E_YEARS)} years",
-                            *[[cli, "ingest", "demo_europe", "--start", start, "--end", end]
-                              for start, end in year_intervals()])
+        ingest = bench.step(f"pipeline CLI: ingest eea_air, {len(air.years)} year(s)",
+                            *[[cli, "ingest", air.feed_id, "--start", start, "--end", end]
+                              for start, end in air.intervals()])
         build = bench.step("pipeline CLI: dbt build + GX on marts + publish", [cli, "build"])
         pipeline = {"seconds": round(ingest["seconds"] + build["seconds"], 2),
                     "peak_mb": max(ingest["peak_mb"], build["peak_mb"])}
+        baselines = [sys.executable, str(REPO_ROOT / "benchmarks" / "baselines.py")]
         floor = bench.step("floor: one DuckDB script over the raw EEA files",
-                           [sys.executable, str(REPO_ROOT / "benchmarks" / "baselines.py"), "floor", str(home),
-                            UTC_START, UTC_END])
+                           [*baselines, "floor", str(air.feed_dir), air.utc_start, air.utc_end])
         pandas = bench.step("pandas baseline over the raw EEA files",
-                            [sys.executable, str(REPO_ROOT / "benchmarks" / "baselines.py"), "pandas", str(home),
-                             UTC_START, UTC_END])
+                            [*baselines, "pandas", str(air.feed_dir), air.utc_start, air.utc_end])
 
         Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
         subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, check=True)
@@ -181,32 +211,33 @@ def main(argv: list[str] | None = None) -> Path:
         runner = "from datetime import datetime; import sys; from citypeers.dag_runs import dags_test; " \
                  "dags_test(sys.argv[1], datetime.fromisoformat(sys.argv[2]))"
         airflow_runs = bench.step(
-            f"under Airflow: ingest DAG x {len(E2E_YEARS)} years + transform DAG",
-            *[[sys.executable, "-c", runner, "ingest__eea_air__demo_europe", f"{end}T00:00:00+00:00"]
-              for _, end in year_intervals()],
-            [sys.executable, "-c", runner, "transform__warehouse", f"{UTC_END}T00:00:00+00:00"],
+            f"under Airflow: ingest DAG x {len(air.years)} + transform DAG",
+            *[[sys.executable, "-c", runner, f"ingest__eea_air__{air.feed_id}", f"{end}T00:00:00+00:00"]
+              for _, end in air.intervals()],
+            [sys.executable, "-c", runner, "transform__warehouse", f"{air.utc_end}T00:00:00+00:00"],
         )
         # One new day of readings arrives: ingest that day, then build. There are no incremental
         # models yet, so the build is a full rebuild; the ratio says what that costs.
+        last_day = (f"{air.years[-1]}-12-31", air.utc_end)
         incremental = bench.step("incremental: ingest 1 new day of eea_air + build (CLI)",
-                                 [cli, "ingest", "demo_europe", "--start", LAST_DAY[0], "--end", LAST_DAY[1]],
+                                 [cli, "ingest", air.feed_id, "--start", last_day[0], "--end", last_day[1]],
                                  [cli, "build"])
         charts = superset_chart_latencies(home, env)
         print(f"{'Superset chart-data requests on the marts (no cache)':<58}"
               f"p50 {charts['p50_ms']:.0f} ms, p95 {charts['p95_ms']:.0f} ms "
               f"({charts['requests']} requests, {charts['failures']} failed)", flush=True)
 
-        # Each format, one interval through the CLI.
-        server = start_openaq(env, port, home / "openaq.log")
-        try:
-            bench.step("ingest openaq_air, 1 quarter over HTTP (CLI)",
-                       [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"])
-        finally:
-            server.terminate()
-        for feed_id, source in (("demo_gtfs", "gtfs"), ("demo_gbfs", "gbfs"), ("demo_water", "sdmx_csv"),
-                                ("demo_city_template", "indicator_template"), ("demo_waste", "wide_table")):
-            bench.step(f"ingest {source}, 1 year (CLI)",
-                       [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"])
+        if name == "S":  # every other format, one interval through the CLI
+            server = start_openaq(env, port, home / "openaq.log")
+            try:
+                bench.step("ingest openaq_air, 1 quarter over HTTP (CLI)",
+                           [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"])
+            finally:
+                server.terminate()
+            for feed_id, source in (("demo_gtfs", "gtfs"), ("demo_gbfs", "gbfs"), ("demo_water", "sdmx_csv"),
+                                    ("demo_city_template", "indicator_template"), ("demo_waste", "wide_table")):
+                bench.step(f"ingest {source}, 1 year (CLI)",
+                           [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"])
 
         dagbag = bench.step("DAG folder: Airflow import + DagBag parse (process)",
                             [sys.executable, "-c", DAGBAG, str(REPO_ROOT / "dags")])
@@ -221,21 +252,21 @@ def main(argv: list[str] | None = None) -> Path:
         "incremental_over_full_build": round(incremental["seconds"] / build["seconds"], 2),
     }
     print()
-    print(f"air-quality marts, tier S: pipeline (CLI) {pipeline['seconds']:.1f} s, "
+    print(f"air-quality marts, tier {name}: pipeline (CLI) {pipeline['seconds']:.1f} s, "
           f"under Airflow {airflow_runs['seconds']:.1f} s, floor {floor['seconds']:.1f} s, "
           f"pandas {pandas['seconds']:.1f} s")
-    for name, value in ratios.items():
-        print(f"  {name:<30}{value:>8}")
+    for ratio, value in ratios.items():
+        print(f"  {ratio:<30}{value:>8}")
     measured = ratios | {"peak_mb": max(row["peak_mb"] for row in bench.rows),
                          "dag_folder_parse_seconds": float(parse_seconds), "p95_ms": charts["p95_ms"]}
     goals = goal_lines(measured)
-    print("\ngoals (set for tier M; this is tier S):")
+    print(f"\ngoals (set for tier M; this is tier {name}):")
     for goal in goals:
         verdict = "met" if goal["met"] else f"missed by {goal['missed_by']}"
         print(f"  {goal['goal']:<40}{goal['measured']:>10}  {verdict}")
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "tier": "S",
+        "tier": name,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "steps": bench.rows,
         "dag_folder_parse_seconds": float(parse_seconds),
@@ -245,11 +276,20 @@ def main(argv: list[str] | None = None) -> Path:
         "air_quality_marts": {"pipeline_cli": pipeline, "pipeline_airflow": airflow_runs, "floor": floor,
                               "pandas": pandas, "ratios": ratios},
     }
-    target = args.results_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S}_S.json"
+    target = results_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S}_{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"written to {target}")
+    print(f"written to {target}\n", flush=True)
     return target
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tiers", nargs="+", default=["S"], choices=["S", *TIERS],
+                        help="tiers to run, in this order (default: S)")
+    parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    return [run_tier(name, args.results_dir) for name in args.tiers]
 
 
 if __name__ == "__main__":

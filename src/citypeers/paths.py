@@ -51,7 +51,9 @@ def serving_db() -> Path:
 
 
 def dbt_project_dir() -> Path:
-    return REPO_ROOT / "dbt_project"
+    """The dbt project: <repo>/dbt_project, or $CITYPEERS_DBT_PROJECT (the benchmark tiers point
+    it at a copy whose city registry seed holds their synthetic cities)."""
+    return Path(os.environ.get("CITYPEERS_DBT_PROJECT") or REPO_ROOT / "dbt_project").resolve()
 
 
 def expectations_dir() -> Path:

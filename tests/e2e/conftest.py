@@ -12,6 +12,11 @@ import pytest
 
 from tests.e2e.pipeline import build_published_home
 
+# One Superset and one Chromium for the whole session, shared by every module that asks for them
+# (defined here, not per module: two session fixtures of the same name would start two servers on
+# one home and two Playwright drivers in one thread).
+from tests.e2e.superset_fixture import admin_context, chromium_browser, superset_server  # noqa: F401,E402
+
 
 @pytest.fixture(scope="session")
 def published_home(tmp_path_factory) -> Path:

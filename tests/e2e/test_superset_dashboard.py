@@ -31,10 +31,6 @@ from tests.e2e.superset_fixture import (
 
 pytestmark = pytest.mark.e2e
 
-# The shared fixtures this module uses (published_home comes from the e2e conftest).
-superset_server = superset_fixture.superset_server
-chromium_browser = superset_fixture.chromium_browser
-admin_context = superset_fixture.admin_context
 
 DASHBOARD_SLUG = "air-quality-who"
 SCREENSHOT = ARTIFACTS_DIR / "dashboard_air_quality.png"

@@ -16,14 +16,10 @@ import pytest
 import yaml
 
 from citypeers.dashboard_check import CHARTS_DRAWN_JS, dashboard_charts, log_in, open_dashboard, wait_for_charts
-from tests.e2e import superset_fixture
 from tests.e2e.superset_fixture import ARTIFACTS_DIR, REPO_ROOT, SupersetServer
 
 pytestmark = pytest.mark.e2e
 
-superset_server = superset_fixture.superset_server
-chromium_browser = superset_fixture.chromium_browser
-admin_context = superset_fixture.admin_context
 
 SCREENSHOTS = ARTIFACTS_DIR / "dashboards"
 SIX_DASHBOARDS = {"city-scorecard", "peer-comparison", "learn-from-peers", "trends", "city-map", "data-health"}

@@ -17,15 +17,11 @@ from pathlib import Path
 import pytest
 
 from citypeers.dashboard_check import api_headers, chart_data_payloads
-from tests.e2e import superset_fixture
 from tests.e2e.pipeline import environment
 from tests.e2e.superset_fixture import ARTIFACTS_DIR, SupersetServer
 
 pytestmark = pytest.mark.e2e
 
-superset_server = superset_fixture.superset_server
-chromium_browser = superset_fixture.chromium_browser
-admin_context = superset_fixture.admin_context
 
 PUBLISH_RUNS = ("2026-02-01", "2026-02-02", "2026-02-03")
 PUBLISH_SCRIPT = """
