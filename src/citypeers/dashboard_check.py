@@ -120,13 +120,14 @@ def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
         page.wait_for_timeout(250)
     # Every chart drawn, and as many as the dashboard has: the grid mounts again once the
     # filters' default values are known, and an empty grid must not count as "all drawn".
-    page.wait_for_function(
-        f"(expected) => {{ const drawn = ({CHARTS_DRAWN_JS})();"
-        " return drawn.length >= expected && drawn.every(Boolean); }",
-        arg=len(charts),
-        timeout=CHART_DATA_TIMEOUT_S * 1000,
-    )
+    all_drawn = (f"(expected) => {{ const drawn = ({CHARTS_DRAWN_JS})();"
+                 " return drawn.length >= expected && drawn.every(Boolean); }")
+    page.wait_for_function(all_drawn, arg=len(charts), timeout=CHART_DATA_TIMEOUT_S * 1000)
     page.wait_for_timeout(1500)  # ECharts animates for about a second
+    # Once more: a dashboard whose filters resolve their defaults late mounts its grid a second
+    # time, and a screenshot taken in between shows an empty page.
+    page.wait_for_function(all_drawn, arg=len(charts), timeout=CHART_DATA_TIMEOUT_S * 1000)
+    page.wait_for_timeout(500)
 
 
 def open_dashboard(context, url: str, slug: str, screenshot: Path):
