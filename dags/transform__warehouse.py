@@ -10,6 +10,7 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 from citypeers import paths
 from citypeers.registry import SOURCES
+from citypeers.runtime_env import duckdb_memory_limit
 
 WRITER_POOL = "duckdb_writer"
 DBT_PROJECT = paths.dbt_project_dir()
@@ -58,6 +59,7 @@ def transform__warehouse():
             env_vars={
                 "CITYPEERS_HOME": str(paths.home()),
                 "CITYPEERS_BUILD_DB": str(paths.build_db()),
+                "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
             },
         ),
         profile_config=ProfileConfig(

@@ -20,6 +20,7 @@ from citypeers.errors import ContractError, FeedError
 from citypeers.feeds import PARSED_AIR_COLUMNS, PARSED_INDICATOR_COLUMNS
 from citypeers.intervals import Interval
 from citypeers.registry import SOURCE_KINDS, Feed, get_feed
+from citypeers.runtime_env import duckdb_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,11 @@ def _source_module(feed: Feed):
     return importlib.import_module(f"citypeers.feeds.{feed.source}")
 
 
+def _connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB within the pipeline's memory limit (spilling to a temporary folder)."""
+    return duckdb.connect(config={"memory_limit": duckdb_memory_limit()})
+
+
 def _replace_with(target: Path, con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
     """Write a query's rows to a Parquet file atomically (temp file, then rename)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +81,7 @@ def parse(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     """Parse the period's latest landed payloads into candidate rows (before the gate)."""
     feed, interval = get_feed(feed_id), Interval.of(start, end)
     payloads = landing.latest(feed, interval)
-    con = duckdb.connect()
+    con = _connect()
     relation = _source_module(feed).parse(con, payloads, feed, interval)
     con.register("parsed_rows", relation)
     target = paths.candidates_file(feed.source, feed.feed_id, interval.label)
@@ -105,19 +111,23 @@ def ensure_schema_file(source: str) -> Path:
 
 def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     """The GX gate: quarantine failing rows with the reason, publish the rest as the period's
-    parsed partition, or fail (publishing nothing) when the feed broke its contract."""
-    from citypeers.validation import validate_frame
+    parsed partition, or fail (publishing nothing) when the feed broke its contract.
+
+    The candidates go through GX in chunks of at most `chunk_rows()` rows, so a year of hourly
+    readings for a thousand stations is validated in bounded memory."""
+    from citypeers.validation import load_suite, validate_frames
 
     feed, interval = get_feed(feed_id), Interval.of(start, end)
     candidates = paths.candidates_file(feed.source, feed.feed_id, interval.label)
     if not candidates.exists():
         raise FeedError(feed_id, f"no parsed candidates for period {interval.label}", where=str(candidates),
                         action="run the parse step for this interval first")
-    con = duckdb.connect()
+    con = _connect()
     con.execute(f"create view candidates as select * from read_parquet('{candidates}', file_row_number = true)")
-    frame = con.execute("select * from candidates order by file_row_number").df()
+    total = con.execute("select count(*) from candidates").fetchone()[0]
     suite = f"parsed__{feed.source}"
-    outcome = validate_frame(frame, suite, run_label=f"{feed.feed_id}__{interval.label}")
+    chunks = candidate_chunks(con, total, _chunk_key(load_suite(suite)))
+    outcome = validate_frames(chunks, suite, run_label=f"{feed.feed_id}__{interval.label}")
 
     if outcome.contract_failures:
         details = "; ".join(f.describe() for f in outcome.contract_failures)
@@ -128,20 +138,21 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
             f"feeds.yml) and rerun this interval. Full result: {outcome.results_file}"
         )
 
+    # Row number in the candidates file -> reason. A row with a parse error is quarantined with
+    # the parser's own words, which say more.
     reasons = outcome.quarantine_reasons()
-    # A row with a parse error is quarantined with the parser's own words, which say more.
-    for index, parse_error in frame["parse_error"].dropna().items():
-        reasons[int(index)] = parse_error
+    reasons.update(con.execute(
+        "select file_row_number, parse_error from candidates where parse_error is not null").fetchall())
     max_share = float(feed.options.get("max_quarantine_share", DEFAULT_MAX_QUARANTINE_SHARE))
-    if frame.shape[0] and len(reasons) / frame.shape[0] > max_share:
-        index, reason = min(reasons.items())
-        example = ", ".join(
-            f"{column}={frame.loc[index, column]}"
-            for column in _EXAMPLE_COLUMNS[feed.kind]
-        )
+    if total and len(reasons) / total > max_share:
+        row_number, reason = min(reasons.items())
+        columns = ("source_row", *_EXAMPLE_COLUMNS[feed.kind])
+        values = con.execute(f"select {', '.join(columns)} from candidates where file_row_number = ?",
+                             [row_number]).fetchone()
+        example = ", ".join(f"{column}={value}" for column, value in zip(columns[1:], values[1:], strict=True))
         raise ContractError(
-            f"feed '{feed_id}' period {interval.label}: {len(reasons)} of {frame.shape[0]} rows fail validation "
-            f"(more than {max_share:.0%}); e.g. row {int(frame.loc[index, 'source_row'])} ({example}): {reason}. "
+            f"feed '{feed_id}' period {interval.label}: {len(reasons)} of {total} rows fail validation "
+            f"(more than {max_share:.0%}); e.g. row {values[0]} ({example}): {reason}. "
             f"Nothing was published; the raw payloads are kept in "
             f"{paths.landing_dir(feed.source, feed.feed_id, interval.label)}. What to do: fix the feed or its "
             f"entry in feeds.yml (station mapping, units), then rerun this interval."
@@ -149,10 +160,10 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
 
     import pandas as pd
 
-    # Rows go back to Parquet from the candidates file itself (not the frame), so types stay exact.
+    # Rows go back to Parquet from the candidates file itself (not the frames), so types stay exact.
     con.register("reasons", pd.DataFrame(
-        {"file_row_number": frame.loc[list(reasons), "file_row_number"].astype("int64"),
-         "quarantine_reason": list(reasons.values())}
+        {"file_row_number": pd.Series(list(reasons), dtype="int64"),
+         "quarantine_reason": pd.Series(list(reasons.values()), dtype="object")}
     ))
     _replace_with(
         paths.quarantine_file(feed.source, feed.feed_id, interval.label), con,
@@ -165,10 +176,56 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
         "anti join reasons r using (file_row_number) order by c.file_row_number",
     )
     ensure_schema_file(feed.source)
-    published = frame.shape[0] - len(reasons)
+    published = total - len(reasons)
     log.info("feed %s period %s: %d rows published, %d quarantined (%s)", feed_id, interval.label,
              published, len(reasons), paths.quarantine_file(feed.source, feed.feed_id, interval.label))
     return {"feed_id": feed_id, "period": interval.label, "published": published, "quarantined": len(reasons)}
+
+
+def chunk_rows() -> int:
+    """Most candidate rows validated at once (CITYPEERS_GX_CHUNK_ROWS, default one million:
+    about 1 GB of pandas and GX working memory)."""
+    return int(os.environ.get("CITYPEERS_GX_CHUNK_ROWS", "1000000"))
+
+
+def _chunk_key(suite: dict[str, Any]) -> str | None:
+    """The column whose rows must stay in one chunk: the first of the suite's compound unique key."""
+    for expectation in suite["expectations"]:
+        if expectation["type"] == "expect_compound_columns_to_be_unique":
+            return expectation["kwargs"]["column_list"][0]
+    return None
+
+
+def candidate_chunks(con: duckdb.DuckDBPyConnection, total: int, key: str | None):
+    """The candidates as pandas frames indexed by row number, at most about `chunk_rows()` rows each.
+
+    All rows of one `key` value stay in one chunk (so uniqueness on a key starting with it holds
+    table-wide), and no chunk is empty (keys are dealt round-robin in key order, never more
+    chunks than keys)."""
+    count = max(1, -(-total // chunk_rows()))
+    if key is not None and count > 1:
+        keys = con.execute(f"select count(distinct {key}) + (count(*) > count({key}))::int "
+                           "from candidates").fetchone()[0]
+        count = min(count, keys)
+    if count == 1:
+        yield _frame(con, "select * from candidates order by file_row_number")
+        return
+    log.info("validating %d candidate rows in %d chunks (by %s)", total, count, key)
+    con.execute(f"""
+        create temp table chunk_of_key as
+        select {key} as chunk_key, (dense_rank() over (order by {key} nulls last) - 1) % {count} as chunk
+        from (select distinct {key} from candidates)
+    """)
+    for chunk in range(count):
+        yield _frame(con, f"select c.* from candidates c join chunk_of_key k on c.{key} is not distinct from "
+                          f"k.chunk_key where k.chunk = {chunk} order by c.file_row_number")
+        log.info("validated chunk %d of %d", chunk + 1, count)
+
+
+def _frame(con: duckdb.DuckDBPyConnection, select_sql: str):
+    """Candidate rows as a pandas frame whose (unnamed) index is the row number in the candidates
+    file: GX reports failing rows by index."""
+    return con.execute(select_sql).df().set_index("file_row_number").rename_axis(None)
 
 
 def ingest(feed_id: str, start: Any, end: Any) -> dict[str, Any]:

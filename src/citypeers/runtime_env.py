@@ -12,6 +12,15 @@ from pathlib import Path
 
 from citypeers import paths
 
+# DuckDB's memory limit for the pipeline's queries and dbt; past it DuckDB spills to disk. With
+# GX's chunks (CITYPEERS_GX_CHUNK_ROWS) it keeps a pipeline step below about 2 GB.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+
+
+def duckdb_memory_limit() -> str:
+    """$CITYPEERS_DUCKDB_MEMORY_LIMIT, or 1GB."""
+    return os.environ.get("CITYPEERS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+
 
 def stack_environment(home: Path | None = None) -> dict[str, str]:
     home = (home or paths.home()).resolve()
@@ -39,6 +48,7 @@ def stack_environment(home: Path | None = None) -> dict[str, str]:
         "SCARF_ANALYTICS": "false",
         "CITYPEERS_BUILD_DB": str(home / "warehouse" / "build.duckdb"),
         "CITYPEERS_SERVING_DB": str(home / "warehouse" / "citypeers.duckdb"),
+        "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
     }
 

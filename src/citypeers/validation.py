@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +86,18 @@ def _context():
 
 def validate_frame(frame, suite_name: str, *, run_label: str) -> ValidationOutcome:
     """Validate a pandas DataFrame against `expectations/<suite_name>.json` and record the result."""
+    return validate_frames([frame], suite_name, run_label=run_label)
+
+
+def validate_frames(frames: Iterable, suite_name: str, *, run_label: str) -> ValidationOutcome:
+    """Validate one table given as several pandas DataFrames (chunks read one at a time, so memory
+    stays bounded) and record one result for the whole table.
+
+    Each chunk is validated on its own, so a caller that splits a table must keep together the rows
+    an expectation compares (the rows of one key for a compound uniqueness) and must not pass an
+    empty chunk unless the table is empty. Row indexes in the outcome are the frames' own index
+    values, so chunks should carry a table-wide row number as their index.
+    """
     gx, context = _context()
     spec = load_suite(suite_name)
     suite = context.suites.add(gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"]))
@@ -93,38 +106,51 @@ def validate_frame(frame, suite_name: str, *, run_label: str) -> ValidationOutco
         .add_dataframe_asset(suite_name)
         .add_batch_definition_whole_dataframe("whole_frame")
     )
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": 5})
-
-    failures = []
-    for item in result.results:
-        if item.success:
-            continue
-        config = item.expectation_config
-        details = item.result or {}
-        failures.append(
-            FailedExpectation(
-                suite=suite_name,
-                expectation=config.type,
-                column=config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None,
-                on_failure=(config.meta or {}).get("on_failure", "fail"),
-                unexpected_count=int(details.get("unexpected_count") or 0),
-                examples=list(details.get("partial_unexpected_list") or [details.get("observed_value")]),
-                row_indexes=[int(i) for i in details.get("unexpected_index_list") or []],
-            )
-        )
-    results_file = _record(suite_name, run_label, len(frame), result.to_json_dict(), failures)
-    return ValidationOutcome(suite_name, len(frame), failures, results_file)
+    failures: dict[tuple[str, str], FailedExpectation] = {}
+    raw_results, row_count = [], 0
+    for frame in frames:
+        row_count += len(frame)
+        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        result = batch.validate(suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": 5})
+        for item in result.results:
+            if not item.success:
+                _add_failure(failures, suite_name, item)
+        raw_results.append(_without_row_lists(result.to_json_dict()))
+        del batch, result
+    outcome_failures = list(failures.values())
+    results_file = _record(suite_name, run_label, row_count, raw_results, outcome_failures)
+    return ValidationOutcome(suite_name, row_count, outcome_failures, results_file)
 
 
-def _record(suite_name: str, run_label: str, row_count: int, raw: dict, failures) -> Path:
-    """Keep the full GX result and a one-line summary per run under validation/<suite>/."""
-    folder = paths.validation_dir(suite_name)
-    folder.mkdir(parents=True, exist_ok=True)
+def _add_failure(failures: dict[tuple[str, str], FailedExpectation], suite_name: str, item) -> None:
+    """Fold one failed expectation of one chunk into the table's failures."""
+    config = item.expectation_config
+    details = item.result or {}
+    column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or None
+    key = (config.id or config.type, str(column))
+    failure = failures.setdefault(key, FailedExpectation(
+        suite=suite_name, expectation=config.type, column=column,
+        on_failure=(config.meta or {}).get("on_failure", "fail"), unexpected_count=0, examples=[],
+    ))
+    failure.unexpected_count += int(details.get("unexpected_count") or 0)
+    examples = details.get("partial_unexpected_list") or [details.get("observed_value")]
+    failure.examples.extend(examples[: max(0, 5 - len(failure.examples))])
+    failure.row_indexes.extend(int(i) for i in details.get("unexpected_index_list") or [])
+
+
+def _without_row_lists(raw: dict) -> dict:
+    """A GX result without its per-row lists: they can be millions long, the quarantine files hold
+    the rows."""
     for item in raw.get("results", []):
-        # the full index lists can be millions long; the quarantine files hold the rows
         item.get("result", {}).pop("unexpected_index_list", None)
         item.get("result", {}).pop("unexpected_list", None)
+    return raw
+
+
+def _record(suite_name: str, run_label: str, row_count: int, raw_results: list[dict], failures) -> Path:
+    """Keep the GX results (one per chunk) and a one-line summary per run under validation/<suite>/."""
+    folder = paths.validation_dir(suite_name)
+    folder.mkdir(parents=True, exist_ok=True)
     summary = {
         "suite": suite_name,
         "run": run_label,
@@ -138,7 +164,9 @@ def _record(suite_name: str, run_label: str, row_count: int, raw: dict, failures
         ],
     }
     target = folder / f"{run_label}.json"
-    target.write_text(json.dumps({"summary": summary, "result": raw}, indent=1, default=str), encoding="utf-8")
+    document = {"summary": summary, "result": raw_results[0]} if len(raw_results) == 1 else \
+        {"summary": summary, "chunk_results": raw_results}
+    target.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
     _record_run_row(summary, failures)
     return target
 

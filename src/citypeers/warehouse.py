@@ -20,6 +20,7 @@ from citypeers import paths
 from citypeers.errors import ContractError
 from citypeers.ingest import ensure_schema_file
 from citypeers.registry import SOURCES
+from citypeers.runtime_env import duckdb_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def dbt_env() -> dict[str, str]:
     return {
         "CITYPEERS_HOME": str(paths.home()),
         "CITYPEERS_BUILD_DB": str(paths.build_db()),
+        "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -155,3 +156,33 @@ def test_demo_city_template_files_parse_with_the_demo_feed(tmp_path):
     assert len(reasons) == 2, reasons
     assert any("percent_of_income" in reason for reason in reasons)
     assert any("Atlantis" in reason for reason in reasons)
+
+
+def test_the_gate_in_small_chunks_gives_the_same_partition_and_quarantine(template_home, monkeypatch):
+    cities = [line.split(",")[0] for line in
+              (paths.REPO_ROOT / "dbt_project" / "seeds" / "cities.csv").read_text().splitlines()[1:13]]
+    rows = [f"{city},msw_recycled_share,2024,{20 + n},%,," for n, city in enumerate(cities)]
+    rows += [f"{cities[3]},msw_recycled_share,2024,99,%,,",          # a second value for one city-year
+             f"{cities[7]},rent_to_income_share,2024,35,t/year,,"]   # a unit that does not fit
+    (template_home / "2024.csv").write_text(
+        "city,indicator_code,period,value,unit,source,note\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    partition = paths.parsed_file("indicator_template", "city_sheet", "2024")
+    quarantine = paths.quarantine_file("indicator_template", "city_sheet", "2024")
+
+    def published() -> tuple[list, list]:
+        return (duckdb.sql(f"select * from '{partition}' order by source_row").fetchall(),
+                duckdb.sql(f"select * from '{quarantine}' order by source_row").fetchall())
+
+    whole = ingest.ingest("city_sheet", "2024-01-01", "2025-01-01")
+    in_one = published()
+    monkeypatch.setenv("CITYPEERS_GX_CHUNK_ROWS", "3")
+    chunked = ingest.validate("city_sheet", "2024-01-01", "2025-01-01")
+
+    assert chunked == whole and (whole["published"], whole["quarantined"]) == (11, 3)
+    assert published() == in_one
+    reasons = {row[0]: row[-1] for row in duckdb.sql(
+        f"select city_id, quarantine_reason from '{quarantine}'").fetchall()}
+    assert "expect_compound_columns_to_be_unique" in reasons[cities[3]]
+    assert "t/year" in reasons[cities[7]]
+    record = paths.validation_dir("parsed__indicator_template") / "city_sheet__2024.json"
+    assert len(json.loads(record.read_text())["chunk_results"]) == 5
