@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, AssetAny, dag, task
+from airflow.sdk import Asset, AssetAny, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior, TestIndirectSelection
 
@@ -18,7 +18,9 @@ DBT_PROJECT = paths.dbt_project_dir()
 DOC = """
 ### Transform: build, check and publish the warehouse
 Runs when any source's parsed Asset (`citypeers://parsed/<source>`) is updated.
-1. `prepare_build` resets `warehouse/build.duckdb`;
+1. `prepare_build` starts `warehouse/build.duckdb` as a copy of the serving warehouse, so the
+   incremental air models rebuild only the days of parsed files written since the last build
+   (trigger with the param `full_refresh` to rebuild everything from empty);
 2. `dbt` (Cosmos, one task per model/seed, `dbt build` so each node's tests run with it) builds
    staging → intermediate → marts into the build file;
 3. `validate_marts` runs the GX suites `marts__*` on the build file;
@@ -42,13 +44,15 @@ the previous good one. A dbt task failure names the model and the failing test i
     default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "pool": WRITER_POOL},
     tags=["citypeers", "transform", "dbt"],
     doc_md=DOC,
+    params={"full_refresh": Param(False, type="boolean",
+                                  description="rebuild every model from empty (dbt --full-refresh)")},
 )
 def transform__warehouse():
     @task
-    def prepare_build():
+    def prepare_build(params: dict | None = None):
         from citypeers import warehouse
 
-        return warehouse.prepare_build()
+        return warehouse.prepare_build(full_refresh=bool((params or {}).get("full_refresh")))
 
     dbt = DbtTaskGroup(
         group_id="dbt",
@@ -79,7 +83,8 @@ def transform__warehouse():
             test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args={"install_deps": False, "pool": WRITER_POOL},
+        operator_args={"install_deps": False, "pool": WRITER_POOL,
+                       "full_refresh": "{{ params.full_refresh }}"},
     )
 
     @task

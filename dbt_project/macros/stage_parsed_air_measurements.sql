@@ -41,10 +41,12 @@ ranked as (
     -- backfill and a monthly run, or re-cut intervals). Keep the row from the latest period: the
     -- greatest period label, which orders by interval start (ISO dates sort as text) and, for the
     -- same start, puts the narrower, more specific label last.
+    -- local_date follows from the station and the hour; it is in the partition so that a filter
+    -- on local_date (the incremental daily model's) reaches the Parquet scan.
     select
         *,
         row_number() over (
-            partition by station_id, pollutant, measured_at_utc
+            partition by station_id, pollutant, measured_at_utc, local_date
             order by ingest_period desc, feed_id desc, payload_sha256 desc, payload_row_number desc
         ) as period_recency_rank
 

@@ -44,10 +44,10 @@ def _ingest(args: argparse.Namespace) -> None:
     _print(step[args.step](args.feed_id, args.start, args.end))
 
 
-def _build(_: argparse.Namespace) -> None:
+def _build(args: argparse.Namespace) -> None:
     from citypeers import warehouse
 
-    _print(warehouse.build_and_publish())
+    _print(warehouse.build_and_publish(full_refresh=args.full_refresh))
 
 
 def _run_dags(args: argparse.Namespace) -> None:
@@ -140,7 +140,12 @@ def parser() -> argparse.ArgumentParser:
     run_dags.add_argument("--until", default="2026-01-01", help="end of the last interval (exclusive)")
     run_dags.set_defaults(run=_run_dags)
 
-    commands.add_parser("build", help="dbt build, GX gate on the marts, atomic publish").set_defaults(run=_build)
+    build = commands.add_parser("build", help="dbt build (incremental from the serving warehouse), GX gate "
+                                "on the marts, atomic publish")
+    build.add_argument("--full-refresh", action="store_true",
+                       help="rebuild every model from empty (after a change of a completeness rule, a deleted "
+                            "parsed file, or a schema change of an incremental model)")
+    build.set_defaults(run=_build)
 
     values = commands.add_parser(
         "values", help="every city's value of one indicator, best first, with its sources (read-only)")

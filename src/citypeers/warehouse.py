@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,19 +45,25 @@ def dbt_env() -> dict[str, str]:
     }
 
 
-def prepare_build() -> dict[str, Any]:
-    """Start every build from an empty build file, with every source readable."""
+def prepare_build(full_refresh: bool = False) -> dict[str, Any]:
+    """Start a build from a copy of the serving warehouse, so incremental models rebuild only what
+    changed (or from an empty file for a full refresh, or before the first publish), with every
+    source readable."""
     from citypeers.validation import ensure_runs_schema_file
 
     for source in SOURCES:
         ensure_schema_file(source)
     ensure_runs_schema_file()
-    build = paths.build_db()
+    build, serving = paths.build_db(), paths.serving_db()
     build.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (build, build.with_name(build.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    log.info("build file reset: %s", build)
-    return {"build_db": str(build)}
+    if serving.exists() and not full_refresh:
+        shutil.copyfile(serving, build)
+        log.info("build file %s starts as a copy of the serving warehouse (incremental)", build)
+    else:
+        log.info("build file %s starts empty (%s)", build, "full refresh" if serving.exists() else "first build")
+    return {"build_db": str(build), "incremental": serving.exists() and not full_refresh}
 
 
 def run_dbt(*args: str) -> None:
@@ -137,9 +144,9 @@ def publish() -> dict[str, Any]:
     return {"serving_db": str(serving), "tables": {name: rows for name, rows in tables}}
 
 
-def build_and_publish() -> dict[str, Any]:
+def build_and_publish(full_refresh: bool = False) -> dict[str, Any]:
     """The whole transform, as the DAG runs it, for the command line and tests."""
-    prepare_build()
-    run_dbt("build")
+    prepare_build(full_refresh)
+    run_dbt("build", *(["--full-refresh"] if full_refresh else []))
     validate_marts()
     return publish()

@@ -157,7 +157,7 @@ def _write_observations(
     )
 
 
-def _dbt(*args: str, env: dict[str, str], target_path: Path) -> None:
+def _dbt(*args: str, env: dict[str, str], target_path: Path) -> str:
     command = [
         str(DBT),
         *args,
@@ -172,6 +172,7 @@ def _dbt(*args: str, env: dict[str, str], target_path: Path) -> None:
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
     output = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
     assert result.returncode == 0, f"dbt {args[0]} failed:\n{output}"
+    return result.stdout
 
 
 @pytest.fixture(scope="module")

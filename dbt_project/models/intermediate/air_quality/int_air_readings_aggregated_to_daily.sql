@@ -1,11 +1,32 @@
 -- One row per station, pollutant and local calendar day. A day counts for the annual mean only
 -- with at least var('min_valid_hours_per_day') valid hours (DESIGN.md completeness rules).
+--
+-- Incremental over daily partitions: a build rebuilds only the local dates of parsed air files
+-- written since the last build (macro air_dates_to_rebuild) and leaves every other day as it was.
+-- A full refresh (`citypeers build --full-refresh`) rebuilds every day, e.g. after a change of
+-- var('min_valid_hours_per_day') or a deleted parsed file.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key='local_date',
+    on_schema_change='fail',
+) }}
+
+{%- set rebuild = air_dates_to_rebuild(['eea_air', 'openaq_air']) %}
+{%- if not is_incremental() %}
+    {%- set dates_to_build = "true" %}
+{%- elif rebuild.first is none %}
+    {%- set dates_to_build = "false" %}
+{%- else %}
+    {%- set dates_to_build = "local_date between date '" ~ rebuild.first ~ "' and date '" ~ rebuild.last ~ "'" %}
+{%- endif %}
 
 with
 
 readings as (
 
     select * from {{ ref('int_air_readings_unioned') }}
+    where {{ dates_to_build }}
 
 ),
 
@@ -60,6 +81,7 @@ select
     reported_hour_count,
     valid_hour_count,
     daily_mean_concentration,
-    valid_hour_count >= {{ var('min_valid_hours_per_day') }} as is_valid_day
+    valid_hour_count >= {{ var('min_valid_hours_per_day') }} as is_valid_day,
+    cast({{ "'" ~ rebuild.rebuilt_at ~ "'" if rebuild.rebuilt_at else 'null' }} as timestamp) as rebuilt_at
 
 from aggregated
