@@ -103,6 +103,19 @@ def goal_lines(measured: dict[str, float]) -> list[dict]:
     return lines
 
 
+def slowest_dbt_nodes(env: dict[str, str], count: int = 6) -> list[dict]:
+    """The dbt nodes that took longest in the last build (from its run_results.json), printed."""
+    project = Path(env.get("CITYPEERS_DBT_PROJECT") or REPO_ROOT / "dbt_project")
+    results = json.loads((project / "target" / "run_results.json").read_text(encoding="utf-8"))["results"]
+    total = sum(node["execution_time"] for node in results)
+    slowest = sorted(results, key=lambda node: node["execution_time"], reverse=True)[:count]
+    nodes = [{"node": node["unique_id"].split(".", 1)[1], "seconds": round(node["execution_time"], 2)}
+             for node in slowest]
+    print(f"  dbt: {len(results)} nodes, {total:.1f} s in nodes; slowest: "
+          + ", ".join(f"{node['node']} {node['seconds']:.1f} s" for node in nodes), flush=True)
+    return nodes
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -196,6 +209,7 @@ def run_tier(name: str, results_dir: Path) -> Path:
                             *[[cli, "ingest", air.feed_id, "--start", start, "--end", end]
                               for start, end in air.intervals()])
         build = bench.step("pipeline CLI: dbt build + GX on marts + publish", [cli, "build"])
+        build["slowest_dbt_nodes"] = slowest_dbt_nodes(env)
         pipeline = {"seconds": round(ingest["seconds"] + build["seconds"], 2),
                     "peak_mb": max(ingest["peak_mb"], build["peak_mb"])}
         baselines = [sys.executable, str(REPO_ROOT / "benchmarks" / "baselines.py")]
@@ -216,12 +230,14 @@ def run_tier(name: str, results_dir: Path) -> Path:
               for _, end in air.intervals()],
             [sys.executable, "-c", runner, "transform__warehouse", f"{air.utc_end}T00:00:00+00:00"],
         )
-        # One new day of readings arrives: ingest that day, then build. There are no incremental
-        # models yet, so the build is a full rebuild; the ratio says what that costs.
+        # One new day of readings arrives (the year's last day, delivered again as a daily run):
+        # ingest that day, then the build, which starts from the serving warehouse and rebuilds
+        # only that day's station-day rows (the incremental daily model).
         last_day = (f"{air.years[-1]}-12-31", air.utc_end)
         incremental = bench.step("incremental: ingest 1 new day of eea_air + build (CLI)",
                                  [cli, "ingest", air.feed_id, "--start", last_day[0], "--end", last_day[1]],
                                  [cli, "build"])
+        incremental["slowest_dbt_nodes"] = slowest_dbt_nodes(env)
         charts = superset_chart_latencies(home, env)
         print(f"{'Superset chart-data requests on the marts (no cache)':<58}"
               f"p50 {charts['p50_ms']:.0f} ms, p95 {charts['p95_ms']:.0f} ms "

@@ -118,7 +118,8 @@ def write_eea_files(con: duckdb.DuckDBPyConnection, tier: Tier, feed_dir: Path) 
 def write_tier(tier: Tier, home: Path) -> dict[str, str]:
     """Write the tier below home; returns the environment that points the stack at it."""
     feed_dir = home / "feeds" / "bench" / "eea_air"
-    with duckdb.connect(config={"enable_progress_bar": False}) as con:
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
         project = write_registry(con, tier, home)
         write_eea_files(con, tier, feed_dir)
     feeds_file = home / "feeds.yml"
