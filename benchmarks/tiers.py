@@ -51,7 +51,8 @@ def write_registry(con: duckdb.DuckDBPyConnection, tier: Tier, home: Path) -> Pa
                 round(-170 + (i * 53 % 3400) / 10.0, 4) AS longitude,
                 50000 + (i * 7919 % 5000) * 1000 AS population,
                 {tier.year} AS population_year,
-                50 + i * 13 % 1500 AS area_km2,
+                -- 500 to 12,500 residents per km², as cities have
+                round((50000 + (i * 7919 % 5000) * 1000) / (500 + i * 37 % 12000), 1) AS area_km2,
                 2000 + i * 97 % 90000 AS gdp_per_capita_ppp,
                 {tier.year} AS gdp_year,
                 ['low', 'lower_middle', 'upper_middle', 'high'][1 + i % 4] AS income_group,

@@ -20,14 +20,30 @@ from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
 MANIFEST = "fetch.json"
+COPY_BLOCK_BYTES = 8 * 1024 * 1024
 
 
-def _write_once(target: Path, content: bytes) -> None:
+def _land(folder: Path, payload: Payload) -> tuple[Path, str]:
+    """Write a payload under its content hash, once; a file is copied in blocks and hashed as it
+    is read, so the name always matches the bytes kept."""
+    temporary = folder / f".landing.{os.getpid()}.tmp"
+    digest = hashlib.sha256()
+    with temporary.open("wb") as out:
+        if payload.file is None:
+            digest.update(payload.content)
+            out.write(payload.content)
+        else:
+            with payload.file.open("rb") as source:
+                while block := source.read(COPY_BLOCK_BYTES):
+                    digest.update(block)
+                    out.write(block)
+    sha256 = digest.hexdigest()
+    target = folder / f"{sha256}{payload.suffix}"
     if target.exists():
-        return
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(content)
-    os.replace(temporary, target)
+        temporary.unlink()
+    else:
+        os.replace(temporary, target)
+    return target, sha256
 
 
 def keep(feed: Feed, interval: Interval, payloads: list[Payload]) -> list[LandedPayload]:
@@ -36,9 +52,7 @@ def keep(feed: Feed, interval: Interval, payloads: list[Payload]) -> list[Landed
     folder.mkdir(parents=True, exist_ok=True)
     landed = []
     for payload in payloads:
-        sha256 = hashlib.sha256(payload.content).hexdigest()
-        target = folder / f"{sha256}{payload.suffix}"
-        _write_once(target, payload.content)
+        target, sha256 = _land(folder, payload)
         landed.append(LandedPayload(path=target, sha256=sha256, request=payload.request))
     manifest = {
         "feed_id": feed.feed_id,

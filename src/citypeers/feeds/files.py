@@ -31,8 +31,8 @@ def matching_paths(
 
 
 def fetch_files(feed: Feed, interval: Interval, *, years: list[int] | None = None) -> list[Payload]:
-    """Every file matching the feed's location (see `matching_paths`), byte for byte."""
+    """Every file matching the feed's location (see `matching_paths`), to be copied byte for byte."""
     return [
-        Payload(content=path.read_bytes(), suffix="".join(path.suffixes[-1:]) or ".bin", request=str(path))
+        Payload.of_file(path, "".join(path.suffixes[-1:]) or ".bin")
         for path in matching_paths(feed, interval, years=years)
     ]

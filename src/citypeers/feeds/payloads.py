@@ -1,7 +1,8 @@
 """What a feed hands to the landing zone, and what the landing zone hands back to the parser.
 
-`fetch` returns payloads in memory; landing writes each one, byte for byte, under its content
-hash, and `parse` only ever reads landed files. So any period can be re-parsed from the landing
+`fetch` returns payloads in memory, or, for files on disk, the file to copy (read in blocks, so a
+year of hourly readings never sits in memory); landing writes each one, byte for byte, under its
+content hash, and `parse` only ever reads landed files. So any period can be re-parsed from the landing
 zone without asking the feed again.
 """
 
@@ -13,11 +14,16 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Payload:
-    """One response or file exactly as the feed sent it."""
+    """One response or file exactly as the feed sent it: its bytes, or the file that holds them."""
 
-    content: bytes
+    content: bytes | None
     suffix: str
     request: str
+    file: Path | None = None
+
+    @classmethod
+    def of_file(cls, path: Path, suffix: str) -> Payload:
+        return cls(content=None, suffix=suffix, request=str(path), file=path)
 
 
 @dataclass(frozen=True)
