@@ -31,6 +31,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 CHART_DATA_TIMEOUT_S = 120
+STABLE_DRAW_S = 3.0  # charts must stay drawn this long (ECharts animates for about a second)
 CHART_ERRORS_JS = """
 () => Array.from(document.querySelectorAll("[data-test='chart-grid-component']")).map((holder) => {
   const alert = holder.querySelector("[role='alert'], .ant-alert-error, [data-test='error-message']");
@@ -118,16 +119,29 @@ def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
             missing = sorted(charts[chart_id] for chart_id in set(charts) - set(data.rows))
             raise TimeoutError(f"no data within {CHART_DATA_TIMEOUT_S}s for: {missing}")
         page.wait_for_timeout(250)
-    # Every chart drawn, and as many as the dashboard has: the grid mounts again once the
-    # filters' default values are known, and an empty grid must not count as "all drawn".
-    all_drawn = (f"(expected) => {{ const drawn = ({CHARTS_DRAWN_JS})();"
-                 " return drawn.length >= expected && drawn.every(Boolean); }")
-    page.wait_for_function(all_drawn, arg=len(charts), timeout=CHART_DATA_TIMEOUT_S * 1000)
-    page.wait_for_timeout(1500)  # ECharts animates for about a second
-    # Once more: a dashboard whose filters resolve their defaults late mounts its grid a second
-    # time, and a screenshot taken in between shows an empty page.
-    page.wait_for_function(all_drawn, arg=len(charts), timeout=CHART_DATA_TIMEOUT_S * 1000)
-    page.wait_for_timeout(500)
+    # Every chart drawn, as many as the dashboard has, and still so after a few quiet seconds: a
+    # dashboard whose filters resolve their defaults late mounts its grid again (the map did, once
+    # after the first full draw), and a screenshot taken in between shows an empty page.
+    _wait_until_drawn_for(page, len(charts), STABLE_DRAW_S)
+
+
+def _wait_until_drawn_for(page, expected: int, seconds: float) -> None:
+    """Until `expected` charts have all been drawn, without interruption, for `seconds`."""
+    deadline = time.monotonic() + CHART_DATA_TIMEOUT_S
+    drawn_since = None
+    while True:
+        drawn = page.evaluate(CHARTS_DRAWN_JS)
+        now = time.monotonic()
+        if len(drawn) >= expected and all(drawn):
+            drawn_since = drawn_since or now
+            if now - drawn_since >= seconds:
+                return
+        else:
+            drawn_since = None
+        if now > deadline:
+            raise TimeoutError(f"charts not drawn for {seconds:.0f}s in a row within {CHART_DATA_TIMEOUT_S}s "
+                               f"({sum(drawn)} of {expected} drawn at the end)")
+        page.wait_for_timeout(250)
 
 
 def open_dashboard(context, url: str, slug: str, screenshot: Path):
