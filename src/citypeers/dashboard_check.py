@@ -122,10 +122,10 @@ def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
     # Every chart drawn, as many as the dashboard has, and still so after a few quiet seconds: a
     # dashboard whose filters resolve their defaults late mounts its grid again (the map did, once
     # after the first full draw), and a screenshot taken in between shows an empty page.
-    _wait_until_drawn_for(page, len(charts), STABLE_DRAW_S)
+    wait_until_drawn_for(page, len(charts), STABLE_DRAW_S)
 
 
-def _wait_until_drawn_for(page, expected: int, seconds: float) -> None:
+def wait_until_drawn_for(page, expected: int, seconds: float) -> None:
     """Until `expected` charts have all been drawn, without interruption, for `seconds`."""
     deadline = time.monotonic() + CHART_DATA_TIMEOUT_S
     drawn_since = None

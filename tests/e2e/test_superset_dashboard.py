@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
+from citypeers.dashboard_check import STABLE_DRAW_S, wait_until_drawn_for
 from tests.e2e import superset_fixture
 from tests.e2e.superset_fixture import (
     ARTIFACTS_DIR,
@@ -146,8 +147,9 @@ def rendered_dashboard(admin_context, superset_server: SupersetServer) -> Iterat
         while len(rendered.chart_results) + len(rendered.failed_chart_requests) < len(charts):
             assert time.monotonic() < deadline, f"chart data arrived only for {sorted(rendered.chart_results)}"
             page.wait_for_timeout(200)
-        # ECharts animates for about a second; screenshots and pixel checks want the end state.
-        page.wait_for_timeout(1500)
+        # Drawn and still drawn a few seconds later: the grid can mount again once the filters'
+        # defaults arrive (an empty-grid screenshot failed a CI run); ECharts animates meanwhile.
+        wait_until_drawn_for(page, len(charts), STABLE_DRAW_S)
     finally:
         rendered.load_seconds = time.monotonic() - started
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
