@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
 ]
 CHART_DATA_TIMEOUT_S = 120
 STABLE_DRAW_S = 3.0  # charts must stay drawn this long (ECharts animates for about a second)
+DRAW_ATTEMPTS, DRAW_ATTEMPT_TIMEOUT_S = 3, 40.0  # page loads, and how long each may take to draw
 CHART_ERRORS_JS = """
 () => Array.from(document.querySelectorAll("[data-test='chart-grid-component']")).map((holder) => {
   const alert = holder.querySelector("[role='alert'], .ant-alert-error, [data-test='error-message']");
@@ -111,23 +112,28 @@ def dashboard_charts(context, url: str, slug: str) -> dict[int, str]:
     return {chart["id"]: chart["slice_name"] for chart in response.json()["result"]}
 
 
-def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
-    """Until every chart has its data (or one request failed) and has drawn it."""
+def wait_for_data(page, data: ChartData, charts: dict[int, str]) -> None:
+    """Until every chart has its data, or one request failed."""
     deadline = time.monotonic() + CHART_DATA_TIMEOUT_S
     while set(charts) - set(data.rows) and not data.failures:
         if time.monotonic() > deadline:
             missing = sorted(charts[chart_id] for chart_id in set(charts) - set(data.rows))
             raise TimeoutError(f"no data within {CHART_DATA_TIMEOUT_S}s for: {missing}")
         page.wait_for_timeout(250)
-    # Every chart drawn, as many as the dashboard has, and still so after a few quiet seconds: a
-    # dashboard whose filters resolve their defaults late mounts its grid again (the map did, once
-    # after the first full draw), and a screenshot taken in between shows an empty page.
+
+
+def wait_for_charts(page, data: ChartData, charts: dict[int, str]) -> None:
+    """Until every chart has its data (or one request failed) and has drawn it."""
+    wait_for_data(page, data, charts)
     wait_until_drawn_for(page, len(charts), STABLE_DRAW_S)
 
 
-def wait_until_drawn_for(page, expected: int, seconds: float) -> None:
-    """Until `expected` charts have all been drawn, without interruption, for `seconds`."""
-    deadline = time.monotonic() + CHART_DATA_TIMEOUT_S
+def wait_until_drawn_for(page, expected: int, seconds: float, timeout_s: float = CHART_DATA_TIMEOUT_S) -> None:
+    """Until `expected` charts have all been drawn, without interruption, for `seconds`.
+
+    Checked with the grid as it is: a dashboard whose filters resolve their defaults late mounts
+    its grid again, and a screenshot taken in between shows an empty page."""
+    deadline = time.monotonic() + timeout_s
     drawn_since = None
     while True:
         drawn = page.evaluate(CHARTS_DRAWN_JS)
@@ -139,9 +145,24 @@ def wait_until_drawn_for(page, expected: int, seconds: float) -> None:
         else:
             drawn_since = None
         if now > deadline:
-            raise TimeoutError(f"charts not drawn for {seconds:.0f}s in a row within {CHART_DATA_TIMEOUT_S}s "
+            raise TimeoutError(f"charts not drawn for {seconds:.0f}s in a row within {timeout_s:.0f}s "
                                f"({sum(drawn)} of {expected} drawn at the end)")
         page.wait_for_timeout(250)
+
+
+def reload_until_drawn(page, expected: int, label: str) -> None:
+    """Until the charts stay drawn, reloading the page if they do not: Superset 6 now and then
+    leaves a dashboard's grid empty although every chart received its data (a person would press
+    reload). Each reload is logged; after DRAW_ATTEMPTS page loads the TimeoutError stands."""
+    for attempt in range(1, DRAW_ATTEMPTS + 1):
+        try:
+            wait_until_drawn_for(page, expected, STABLE_DRAW_S, DRAW_ATTEMPT_TIMEOUT_S)
+            return
+        except TimeoutError as error:
+            if attempt == DRAW_ATTEMPTS:
+                raise
+            log.warning("%s: %s; reloading the page (load %d of %d)", label, error, attempt + 1, DRAW_ATTEMPTS)
+            page.reload()
 
 
 def open_dashboard(context, url: str, slug: str, screenshot: Path):
@@ -153,7 +174,9 @@ def open_dashboard(context, url: str, slug: str, screenshot: Path):
     started = time.monotonic()
     page.goto(f"{url}/superset/dashboard/{slug}/")
     try:
-        wait_for_charts(page, data, charts)
+        wait_for_data(page, data, charts)
+        if not data.failures:
+            reload_until_drawn(page, len(charts), f"dashboard {slug}")
     finally:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(screenshot), full_page=True)

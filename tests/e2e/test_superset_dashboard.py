@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from citypeers.dashboard_check import STABLE_DRAW_S, wait_until_drawn_for
+from citypeers.dashboard_check import reload_until_drawn
 from tests.e2e import superset_fixture
 from tests.e2e.superset_fixture import (
     ARTIFACTS_DIR,
@@ -147,9 +147,9 @@ def rendered_dashboard(admin_context, superset_server: SupersetServer) -> Iterat
         while len(rendered.chart_results) + len(rendered.failed_chart_requests) < len(charts):
             assert time.monotonic() < deadline, f"chart data arrived only for {sorted(rendered.chart_results)}"
             page.wait_for_timeout(200)
-        # Drawn and still drawn a few seconds later: the grid can mount again once the filters'
-        # defaults arrive (an empty-grid screenshot failed a CI run); ECharts animates meanwhile.
-        wait_until_drawn_for(page, len(charts), STABLE_DRAW_S)
+        # Drawn and still drawn a few seconds later (the grid can mount again once the filters'
+        # defaults arrive; now and then Superset leaves it empty until a reload).
+        reload_until_drawn(page, len(charts), f"dashboard {DASHBOARD_SLUG}")
     finally:
         rendered.load_seconds = time.monotonic() - started
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
