@@ -33,6 +33,7 @@ CHROMIUM_ARGS = [
 CHART_DATA_TIMEOUT_S = 120
 STABLE_DRAW_S = 3.0  # charts must stay drawn this long (ECharts animates for about a second)
 DRAW_ATTEMPTS, DRAW_ATTEMPT_TIMEOUT_S = 3, 40.0  # page loads, and how long each may take to draw
+SCREENSHOT_VIEWPORT = {"width": 1600, "height": 2200}
 CHART_ERRORS_JS = """
 () => Array.from(document.querySelectorAll("[data-test='chart-grid-component']")).map((holder) => {
   const alert = holder.querySelector("[role='alert'], .ant-alert-error, [data-test='error-message']");
@@ -169,6 +170,9 @@ def open_dashboard(context, url: str, slug: str, screenshot: Path):
     """Open one dashboard in a new page; returns (page, DashboardCheck). The caller closes the page."""
     charts = dashboard_charts(context, url, slug)
     page = context.new_page()
+    # Tall enough for a whole dashboard: a full-page screenshot would resize the viewport, and
+    # Superset redraws its grid on a resize (a screenshot caught it empty, mid-redraw).
+    page.set_viewport_size(SCREENSHOT_VIEWPORT)
     data = ChartData()
     page.on("response", data.record)
     started = time.monotonic()
@@ -179,7 +183,7 @@ def open_dashboard(context, url: str, slug: str, screenshot: Path):
             reload_until_drawn(page, len(charts), f"dashboard {slug}")
     finally:
         screenshot.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(screenshot), full_page=True)
+        page.screenshot(path=str(screenshot))
     errors = [error for error in page.evaluate(CHART_ERRORS_JS) if error]
     return page, DashboardCheck(slug, charts, data, errors, screenshot, time.monotonic() - started)
 

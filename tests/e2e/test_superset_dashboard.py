@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from citypeers.dashboard_check import reload_until_drawn
+from citypeers.dashboard_check import SCREENSHOT_VIEWPORT, reload_until_drawn
 from tests.e2e import superset_fixture
 from tests.e2e.superset_fixture import (
     ARTIFACTS_DIR,
@@ -105,6 +105,7 @@ def rendered_dashboard(admin_context, superset_server: SupersetServer) -> Iterat
         for chart in response.json()["result"]
     }
     page = admin_context.new_page()
+    page.set_viewport_size(SCREENSHOT_VIEWPORT)  # no full-page screenshot: its resize redraws the grid
     rendered = RenderedDashboard(page=page, charts=charts)
 
     def on_response(chart_response) -> None:
@@ -153,7 +154,7 @@ def rendered_dashboard(admin_context, superset_server: SupersetServer) -> Iterat
     finally:
         rendered.load_seconds = time.monotonic() - started
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.screenshot(path=str(SCREENSHOT))
     (ARTIFACTS_DIR / "superset_timings.json").write_text(
         json.dumps(superset_server.timings | {"dashboard_load": rendered.load_seconds}, indent=2)
     )

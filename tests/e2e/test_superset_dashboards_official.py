@@ -121,8 +121,7 @@ def test_the_scorecard_follows_the_city_filter(official_context, superset_server
         assert shown["score"] == pytest.approx(overall_score(other))
         assert overall_score(other) != pytest.approx(overall_score(first))
         assert len(data.rows[table]) == indicator_count(other)
-        page.screenshot(path=str(SCREENSHOTS / f"city-scorecard_{other.lower().replace(' ', '_')}.png"),
-                        full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"city-scorecard_{other.lower().replace(' ', '_')}.png"))
     finally:
         page.close()
 
