@@ -20,7 +20,7 @@ from citypeers.errors import ContractError, FeedError
 from citypeers.feeds import PARSED_AIR_COLUMNS, PARSED_INDICATOR_COLUMNS
 from citypeers.intervals import Interval
 from citypeers.registry import SOURCE_KINDS, Feed, get_feed
-from citypeers.runtime_env import duckdb_memory_limit
+from citypeers.runtime_env import duckdb_memory_limit, gx_chunk_rows
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     """The GX gate: quarantine failing rows with the reason, publish the rest as the period's
     parsed partition, or fail (publishing nothing) when the feed broke its contract.
 
-    The candidates go through GX in chunks of at most `chunk_rows()` rows, so a year of hourly
+    The candidates go through GX in chunks of at most `gx_chunk_rows()` rows, so a year of hourly
     readings for a thousand stations is validated in bounded memory."""
     from citypeers.validation import load_suite, validate_frames
 
@@ -188,12 +188,6 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     return {"feed_id": feed_id, "period": interval.label, "published": published, "quarantined": len(reasons)}
 
 
-def chunk_rows() -> int:
-    """Most candidate rows validated at once (CITYPEERS_GX_CHUNK_ROWS, default 500,000: with
-    DuckDB's 1 GB limit a year of hourly readings for 1,000 stations validates in under 2 GB)."""
-    return int(os.environ.get("CITYPEERS_GX_CHUNK_ROWS", "500000"))
-
-
 def _chunk_key(suite: dict[str, Any]) -> str | None:
     """The column whose rows must stay in one chunk: the first of the suite's compound unique key."""
     for expectation in suite["expectations"]:
@@ -203,12 +197,12 @@ def _chunk_key(suite: dict[str, Any]) -> str | None:
 
 
 def candidate_chunks(con: duckdb.DuckDBPyConnection, total: int, key: str | None):
-    """The candidates as pandas frames indexed by row number, at most about `chunk_rows()` rows each.
+    """The candidates as pandas frames indexed by row number, at most about `gx_chunk_rows()` rows each.
 
     All rows of one `key` value stay in one chunk (so uniqueness on a key starting with it holds
     table-wide), and no chunk is empty (keys are dealt round-robin in key order, never more
     chunks than keys)."""
-    count = max(1, -(-total // chunk_rows()))
+    count = max(1, -(-total // gx_chunk_rows()))
     if key is not None and count > 1:
         keys = con.execute(f"select count(distinct {key}) + (count(*) > count({key}))::int "
                            "from candidates").fetchone()[0]

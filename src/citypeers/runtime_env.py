@@ -12,14 +12,21 @@ from pathlib import Path
 
 from citypeers import paths
 
-# DuckDB's memory limit for the pipeline's queries and dbt; past it DuckDB spills to disk. With
-# GX's chunks (CITYPEERS_GX_CHUNK_ROWS) it keeps a pipeline step below about 2 GB.
+# Together these bound a pipeline step's memory (goal: under 2 GB with a year of hourly readings
+# for 1,000 stations): DuckDB's memory limit for ingest queries and dbt (past it DuckDB spills to
+# disk), and the most candidate rows the GX gate holds as one pandas frame.
 DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
+DEFAULT_GX_CHUNK_ROWS = 250_000
 
 
 def duckdb_memory_limit() -> str:
     """$CITYPEERS_DUCKDB_MEMORY_LIMIT, or 1GB."""
     return os.environ.get("CITYPEERS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+
+
+def gx_chunk_rows() -> int:
+    """$CITYPEERS_GX_CHUNK_ROWS, or 250,000."""
+    return int(os.environ.get("CITYPEERS_GX_CHUNK_ROWS") or DEFAULT_GX_CHUNK_ROWS)
 
 
 def stack_environment(home: Path | None = None) -> dict[str, str]:

@@ -1,5 +1,5 @@
-"""The incremental daily air model: a build after one new day rebuilds that day only, and ends
-where a full rebuild from empty ends.
+"""The incremental air model (feed-days, read by the daily table): a build after one new day
+rebuilds that day only, and ends where a full rebuild from empty ends.
 
 Builds go the way the pipeline runs them: a full build, then a copy of that warehouse as the next
 build file (what `prepare_build` does with the serving file), then `dbt build` again.
@@ -62,7 +62,7 @@ def _daily(database: Path) -> dict[tuple, tuple]:
 
 def _annual(database: Path) -> list[tuple]:
     with duckdb.connect(str(database), read_only=True) as con:
-        return con.execute("select city_id, year, indicator_code, value from fct_city_indicator_annual "
+        return con.execute("select city_id, year, indicator_code, value, feed_ids from fct_city_indicator_annual "
                            "where domain = 'air_quality' order by all").fetchall()
 
 

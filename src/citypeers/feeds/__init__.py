@@ -87,6 +87,15 @@ def _timestamp(moment: datetime) -> str:
     return f"TIMESTAMP '{moment:%Y-%m-%d %H:%M:%S}'"
 
 
+def hours_in_interval_sql(column: str, interval: Interval) -> str:
+    """SQL condition: the UTC hour in `column` falls in the interval, or could not be read (such a
+    row has no hour to belong to and is kept for every interval, so its reason reaches the quarantine)."""
+    return (
+        f"{column} IS NULL OR ({column} >= {_timestamp(interval.start)} "
+        f"AND {column} < {_timestamp(interval.end)})"
+    )
+
+
 def finish_air_rows(
     con: duckdb.DuckDBPyConnection,
     rows_table: str,
@@ -103,10 +112,7 @@ def finish_air_rows(
     so the reason reaches the quarantine.
     """
     pairs = con.sql(f"SELECT DISTINCT source_unit, pollutant FROM {rows_table}").fetchall()
-    in_interval = (
-        f"measured_at_utc IS NULL OR (measured_at_utc >= {_timestamp(interval.start)} "
-        f"AND measured_at_utc < {_timestamp(interval.end)})"
-    )
+    in_interval = hours_in_interval_sql("measured_at_utc", interval)
     unmapped = (
         f"'station ' || coalesce(source_rows.station_id, '(none)') || "
         f"{sql_literal(f' is not mapped to a city in feed {feed.feed_id}')}"

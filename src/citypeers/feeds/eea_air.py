@@ -24,7 +24,13 @@ from datetime import timedelta
 import duckdb
 
 from citypeers.errors import FeedError
-from citypeers.feeds import empty_source_rows_sql, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds import (
+    empty_source_rows_sql,
+    finish_air_rows,
+    hours_in_interval_sql,
+    new_table_name,
+    sql_literal,
+)
 from citypeers.feeds.files import fetch_files
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
@@ -64,7 +70,7 @@ def parse(
     by_header: dict[tuple[str, ...], list[LandedPayload]] = {}
     for payload in payloads:
         by_header.setdefault(_header(payload, feed), []).append(payload)
-    selects = [_source_rows_sql(header, group) for header, group in by_header.items()]
+    selects = [_source_rows_sql(header, group, interval) for header, group in by_header.items()]
     table = new_table_name("eea_air_rows")
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(selects) or _NO_ROWS}")
@@ -105,9 +111,10 @@ def _header(payload: LandedPayload, feed: Feed) -> tuple[str, ...]:
     return header
 
 
-def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> str:
+def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload], interval: Interval) -> str:
     """One SELECT over files that share a header: every column read as text, then cast, so a bad
-    cell becomes a row error instead of failing the whole file."""
+    cell becomes a row error instead of failing the whole file. Only the interval's hours (and rows
+    without a readable hour) are kept, so a day's run over a year's file stores a day of rows."""
     by_path = {str(p.path): p.sha256 for p in payloads}  # identical payloads land at one path: read it once
     files = "[" + ", ".join(sql_literal(path) for path in by_path) + "]"
     columns = "{" + ", ".join(f"{sql_literal(name)}: 'VARCHAR'" for name in header) + "}"
@@ -162,6 +169,7 @@ def _source_rows_sql(header: tuple[str, ...], payloads: list[LandedPayload]) -> 
     LEFT JOIN (VALUES {hashes}) AS payload_hashes(filename, payload_sha256) USING (filename)
     LEFT JOIN (VALUES {pollutants}) AS eea_pollutants(eea_name, pollutant)
         ON cells.air_pollutant = eea_pollutants.eea_name
+    WHERE {hours_in_interval_sql("timezone('UTC', cells.begins_at)", interval)}
     """
 
 

@@ -1,49 +1,13 @@
--- One row per station, pollutant and local calendar day. A day counts for the annual mean only
--- with at least var('min_valid_hours_per_day') valid hours (DESIGN.md completeness rules).
---
--- Incremental over daily partitions: a build rebuilds only the local dates of parsed air files
--- written since the last build (macro air_dates_to_rebuild) and leaves every other day as it was.
--- A full refresh (`citypeers build --full-refresh`) rebuilds every day, e.g. after a change of
--- var('min_valid_hours_per_day') or a deleted parsed file.
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='local_date',
-    on_schema_change='fail',
-) }}
-
-{%- set rebuild = air_dates_to_rebuild(['eea_air', 'openaq_air']) %}
-{%- if not is_incremental() %}
-    {%- set dates_to_build = "true" %}
-{%- elif rebuild.first is none %}
-    {%- set dates_to_build = "false" %}
-{%- else %}
-    {%- set dates_to_build = "local_date between date '" ~ rebuild.first ~ "' and date '" ~ rebuild.last ~ "'" %}
-{%- endif %}
+-- One row per station, pollutant and local calendar day: the feed-day rows of a station-day
+-- added up (a day can come from more than one feed). A day counts for the annual mean only with
+-- at least var('min_valid_hours_per_day') valid hours (DESIGN.md completeness rules). A table over
+-- the incremental feed-day model: it never reads hourly readings itself.
 
 with
 
-readings as (
+feed_days as (
 
-    select * from {{ ref('int_air_readings_unioned') }}
-    where {{ dates_to_build }}
-
-),
-
-flagged as (
-
-    select
-        station_key,
-        source_name,
-        station_id,
-        city_id,
-        pollutant,
-        local_date,
-        case
-            when is_valid and concentration is not null then concentration
-        end as valid_concentration
-
-    from readings
+    select * from {{ ref('int_air_readings_aggregated_to_feed_days') }}
 
 ),
 
@@ -56,11 +20,12 @@ aggregated as (
         city_id,
         pollutant,
         local_date,
-        count(*) as reported_hour_count,
-        count(valid_concentration) as valid_hour_count,
-        avg(valid_concentration) as daily_mean_concentration
+        sum(reported_hour_count) as reported_hour_count,
+        sum(valid_hour_count) as valid_hour_count,
+        sum(valid_concentration_sum) as valid_concentration_sum,
+        max(rebuilt_at) as rebuilt_at
 
-    from flagged
+    from feed_days
     group by
         station_key,
         source_name,
@@ -78,10 +43,10 @@ select
     city_id,
     pollutant,
     local_date,
-    reported_hour_count,
-    valid_hour_count,
-    daily_mean_concentration,
+    cast(reported_hour_count as bigint) as reported_hour_count,
+    cast(valid_hour_count as bigint) as valid_hour_count,
+    valid_concentration_sum / nullif(valid_hour_count, 0) as daily_mean_concentration,
     valid_hour_count >= {{ var('min_valid_hours_per_day') }} as is_valid_day,
-    cast({{ "'" ~ rebuild.rebuilt_at ~ "'" if rebuild.rebuilt_at else 'null' }} as timestamp) as rebuilt_at
+    rebuilt_at
 
 from aggregated
