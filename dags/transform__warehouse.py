@@ -10,7 +10,7 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 from citypeers import paths
 from citypeers.registry import SOURCES
-from citypeers.runtime_env import duckdb_memory_limit
+from citypeers.runtime_env import PIPELINE_DBT_EXCLUDES, duckdb_memory_limit
 
 WRITER_POOL = "duckdb_writer"
 DBT_PROJECT = paths.dbt_project_dir()
@@ -64,6 +64,7 @@ def transform__warehouse():
                 "CITYPEERS_HOME": str(paths.home()),
                 "CITYPEERS_BUILD_DB": str(paths.build_db()),
                 "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+                **PIPELINE_DBT_EXCLUDES,
             },
         ),
         profile_config=ProfileConfig(

@@ -19,6 +19,11 @@ DEFAULT_DUCKDB_MEMORY_LIMIT = "1GB"
 DEFAULT_GX_CHUNK_ROWS = 250_000
 
 
+# dbt's unit tests check the models' logic on fixed rows: they run with the test suite
+# (tests/dbt, `make test`), not again in every pipeline build, where they cost seconds each time.
+PIPELINE_DBT_EXCLUDES = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+
+
 def duckdb_memory_limit() -> str:
     """$CITYPEERS_DUCKDB_MEMORY_LIMIT, or 1GB."""
     return os.environ.get("CITYPEERS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT

@@ -21,7 +21,7 @@ from citypeers import paths
 from citypeers.errors import ContractError
 from citypeers.ingest import ensure_schema_file
 from citypeers.registry import SOURCES
-from citypeers.runtime_env import duckdb_memory_limit
+from citypeers.runtime_env import PIPELINE_DBT_EXCLUDES, duckdb_memory_limit
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +35,13 @@ MART_SUITES = (
 
 
 def dbt_env() -> dict[str, str]:
-    """Environment for dbt: where to build, where the parsed files are, telemetry off."""
+    """Environment for dbt in the pipeline: where to build, where the parsed files are, no unit
+    tests, telemetry off."""
     return {
         "CITYPEERS_HOME": str(paths.home()),
         "CITYPEERS_BUILD_DB": str(paths.build_db()),
         "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+        **PIPELINE_DBT_EXCLUDES,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DO_NOT_TRACK": "1",
     }

@@ -202,6 +202,7 @@ def build_benchmarking(home: Path, build_db: Path, *extra_args: str) -> subproce
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_LOG_PATH": str(home / "dbt_logs"),
+        "DBT_EXCLUDE_RESOURCE_TYPES": "",  # the pipeline skips the unit tests; these builds run them
         "PATH": f"{DBT.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     command = [

@@ -14,6 +14,7 @@ the indicator observations in SYNTHETIC_OBSERVATIONS.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -197,6 +198,7 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "DBT_LOG_PATH": str(home / "dbt_logs"),
+        "DBT_EXCLUDE_RESOURCE_TYPES": "",  # the pipeline skips the unit tests; these builds run them
         "PATH": f"{DBT.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
     target_path = home / "dbt_target"
@@ -214,6 +216,15 @@ def mart_rows(built_warehouse: Path) -> dict[tuple[str, int], dict]:
         names = [column[0] for column in cursor.description]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     return {(row["city_id"], row["year"]): row for row in rows}
+
+
+def test_the_test_build_runs_every_dbt_unit_test(built_warehouse):
+    """Pipeline builds leave dbt's unit tests out (DBT_EXCLUDE_RESOURCE_TYPES): this build is where they run."""
+    run_results = built_warehouse.parent.parent / "dbt_target" / "run_results.json"
+    results = json.loads(run_results.read_text(encoding="utf-8"))["results"]
+    unit_tests = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(unit_tests) >= 20
+    assert set(unit_tests.values()) == {"pass"}
 
 
 def test_mart_has_one_row_per_city_year_with_a_valid_day(mart_rows):
