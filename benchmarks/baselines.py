@@ -1,4 +1,5 @@
-"""The two yardsticks for the pipeline's air-quality marts, computed from the raw EEA files.
+"""The two yardsticks for the pipeline's air-quality marts, computed from the raw EEA files
+(e-Reporting CSV and/or Air Quality Download Service Parquet, told apart by extension).
 
 * ``floor_city_annual``: benchmarks/floor_air_quality.sql, one hand-written DuckDB script, the
   fastest this stack can compute the marts on this machine;
@@ -20,6 +21,7 @@ FLOOR_SQL = Path(__file__).with_name("floor_air_quality.sql")
 KEY = ["city_id", "pollutant", "year"]
 COLUMNS = [*KEY, "annual_mean", "meets_completeness_rule"]
 POLLUTANT_BY_EEA_NAME = {"PM10": "pm10", "PM2.5": "pm25", "NO2": "no2"}
+POLLUTANT_BY_EEA_CODE = {5: "pm10", 6001: "pm25", 8: "no2"}  # download-service Parquet
 MIN_VALID_HOURS, MIN_DAY_SHARE, MIN_QUARTER_SHARE = 18, 0.75, 0.5
 
 
@@ -27,16 +29,51 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[COLUMNS].sort_values(KEY).reset_index(drop=True)
 
 
+# What the floor reads of each layout, for a feed that has no file of that layout.
+_NO_CSV_ROWS = ", ".join(f'NULL::VARCHAR AS "{name}"' for name in (
+    "AirQualityStationEoICode", "SamplingProcess", "AirPollutant", "AveragingTime", "Concentration",
+    "UnitOfMeasurement", "DatetimeBegin", "Validity", "Verification"))
+_NO_PARQUET_ROWS = ('NULL::VARCHAR AS "Samplingpoint", NULL::INTEGER AS "Pollutant", NULL::TIMESTAMP AS "Start", '
+                    'NULL::DOUBLE AS "Value", NULL::VARCHAR AS "Unit", NULL::VARCHAR AS "AggType", '
+                    'NULL::INTEGER AS "Validity", NULL::INTEGER AS "Verification"')
+
+
+def _csv_files(raw_files: list[Path]) -> list[str]:
+    return [str(path) for path in raw_files if path.suffix.lower() != ".parquet"]
+
+
+def _parquet_files(raw_files: list[Path]) -> list[str]:
+    return [str(path) for path in raw_files if path.suffix.lower() == ".parquet"]
+
+
+def _has_sampling_points(stations_file: Path) -> bool:
+    with stations_file.open(encoding="utf-8") as handle:
+        return "sampling_point" in handle.readline().strip().split(",")
+
+
+def _create_floor_inputs(con: duckdb.DuckDBPyConnection, raw_files: list[Path], stations_file: Path) -> None:
+    """The views floor_air_quality.sql reads: the raw files of each layout, and the station list."""
+    con.execute("SET VARIABLE csv_files = ?", [_csv_files(raw_files)])
+    con.execute("SET VARIABLE parquet_files = ?", [_parquet_files(raw_files)])
+    con.execute("SET VARIABLE stations_file = ?", [str(stations_file)])
+    con.execute("CREATE TEMP VIEW eea_raw_csv AS " + (
+        "SELECT * FROM read_csv(getvariable('csv_files'), header = true, all_varchar = true)"
+        if _csv_files(raw_files) else f"SELECT {_NO_CSV_ROWS} LIMIT 0"))
+    con.execute("CREATE TEMP VIEW eea_raw_parquet AS " + (
+        "SELECT * FROM read_parquet(getvariable('parquet_files'))"
+        if _parquet_files(raw_files) else f"SELECT {_NO_PARQUET_ROWS} LIMIT 0"))
+    sampling_point = "sampling_point" if _has_sampling_points(stations_file) else "NULL::VARCHAR AS sampling_point"
+    con.execute(f"CREATE TEMP VIEW eea_stations AS SELECT station_id, city_id, {sampling_point} "
+                "FROM read_csv(getvariable('stations_file'), header = true, all_varchar = true)")
+
+
 def floor_city_annual(raw_files: list[Path], stations_file: Path, utc_start: str, utc_end: str,
                       memory_limit: str = "2GB") -> pd.DataFrame:
     with duckdb.connect() as con:
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET VARIABLE stations_file = ?", [str(stations_file)])
         con.execute("SET VARIABLE utc_start = ?::TIMESTAMP", [utc_start])
         con.execute("SET VARIABLE utc_end = ?::TIMESTAMP", [utc_end])
-        con.execute("SET VARIABLE raw_files = ?", [[str(path) for path in raw_files]])
-        con.execute("CREATE TEMP VIEW eea_raw AS "
-                    "SELECT * FROM read_csv(getvariable('raw_files'), header = true, all_varchar = true)")
+        _create_floor_inputs(con, raw_files, stations_file)
         con.execute(FLOOR_SQL.read_text(encoding="utf-8"))
         return _sorted(con.sql("SELECT * FROM floor_city_annual").df())
 
@@ -48,9 +85,13 @@ def _days_in(years: pd.Series, quarter: int | None = None) -> pd.Series:
     return {1: 90 + leap, 2: 91 + 0 * leap, 3: 92 + 0 * leap, 4: 92 + 0 * leap}[quarter]
 
 
-def pandas_city_annual(raw_files: list[Path], stations_file: Path, utc_start: str, utc_end: str) -> pd.DataFrame:
-    """A straightforward pandas version, as a city analyst would write it."""
-    raw = pd.concat((pd.read_csv(path, dtype=str) for path in raw_files), ignore_index=True)
+READING_COLUMNS = ["station_id", "pollutant", "measured_at_utc", "local_date", "concentration", "is_valid",
+                   "verification", "SamplingProcess"]
+
+
+def _csv_readings(paths: list[str]) -> pd.DataFrame:
+    """e-Reporting CSV rows as hourly readings (the columns of READING_COLUMNS)."""
+    raw = pd.concat((pd.read_csv(path, dtype=str) for path in paths), ignore_index=True)
     raw = raw[raw["AveragingTime"].str.strip() == "hour"].copy()
     raw["station_id"] = raw["AirQualityStationEoICode"].str.strip()
     raw["pollutant"] = raw["AirPollutant"].str.strip().map(POLLUTANT_BY_EEA_NAME)
@@ -61,7 +102,38 @@ def pandas_city_annual(raw_files: list[Path], stations_file: Path, utc_start: st
     raw["concentration"] = pd.to_numeric(raw["Concentration"].str.strip(), errors="coerce") * factor
     raw["is_valid"] = pd.to_numeric(raw["Validity"].str.strip(), errors="coerce").fillna(0) > 0
     raw["verification"] = pd.to_numeric(raw["Verification"].str.strip(), errors="coerce")
+    return raw[READING_COLUMNS]
+
+
+def _parquet_readings(paths: list[str], stations: pd.DataFrame) -> pd.DataFrame:
+    """Download-service Parquet rows as hourly readings: the station through its sampling point,
+    Start on the UTC+1 clock. pandas has no Parquet engine in this environment (no pyarrow), so
+    DuckDB hands each file to pandas as it is; everything after the read is pandas."""
+    raw = pd.concat((duckdb.read_parquet(path).df() for path in paths), ignore_index=True)
+    raw = raw[raw["AggType"] == "hour"].copy()
+    points = stations.dropna(subset=["sampling_point"]).set_index("sampling_point")["station_id"]
+    raw["station_id"] = raw["Samplingpoint"].map(points)
+    raw["pollutant"] = raw["Pollutant"].map(POLLUTANT_BY_EEA_CODE)
+    raw["measured_at_utc"] = raw["Start"] - pd.Timedelta(hours=1)
+    raw["local_date"] = raw["Start"].dt.normalize()
+    factor = raw["Unit"].map({"mg.m-3": 1000.0}).fillna(1.0)
+    raw["concentration"] = raw["Value"].astype(float) * factor
+    raw["is_valid"] = raw["Validity"].fillna(0) > 0
+    raw["verification"] = raw["Verification"]
+    raw["SamplingProcess"] = raw["Samplingpoint"]
+    return raw.dropna(subset=["station_id"])[READING_COLUMNS]
+
+
+def pandas_city_annual(raw_files: list[Path], stations_file: Path, utc_start: str, utc_end: str) -> pd.DataFrame:
+    """A straightforward pandas version, as a city analyst would write it."""
     stations = pd.read_csv(stations_file, dtype=str)
+    parts = []
+    if _csv_files(raw_files):
+        parts.append(_csv_readings(_csv_files(raw_files)))
+    if _parquet_files(raw_files):
+        parts.append(_parquet_readings(_parquet_files(raw_files), stations))
+    raw = pd.concat(parts, ignore_index=True)
+    stations = stations[["station_id", "city_id"]].drop_duplicates()
     readings = raw.dropna(subset=["pollutant"]).merge(stations, on="station_id")
     readings = readings[(readings["measured_at_utc"] >= pd.Timestamp(utc_start))
                         & (readings["measured_at_utc"] < pd.Timestamp(utc_end))]
@@ -116,8 +188,8 @@ def pipeline_city_annual(serving_db: Path, city_ids: list[str]) -> pd.DataFrame:
 
 
 def raw_eea_files(feed_dir: Path) -> tuple[list[Path], Path]:
-    """An EEA feed folder's raw files (<year>/*.csv) and its station list (stations.csv)."""
-    return sorted(feed_dir.glob("*/*.csv")), feed_dir / "stations.csv"
+    """An EEA feed folder's raw files (<year>/*.csv and <year>/*.parquet) and its station list (stations.csv)."""
+    return sorted([*feed_dir.glob("*/*.csv"), *feed_dir.glob("*/*.parquet")]), feed_dir / "stations.csv"
 
 
 def main(argv: list[str] | None = None) -> int:

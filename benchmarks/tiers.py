@@ -2,6 +2,8 @@
 
 Tier M (air quality part): ``cities`` synthetic cities with one air station each, hourly PM2.5
 and NO2 for one year, as EEA e-Reporting CSV files (17.5 million readings at 1,000 cities).
+Tier M-parquet is the same readings as EEA Air Quality Download Service Parquet files; tier L is ten
+times M's readings (the same 1,000 cities over ten years, 2016-2025), as Parquet.
 The synthetic cities become the city registry of a copy of the dbt project
 (``CITYPEERS_DBT_PROJECT``), and the tier's own feeds.yml holds one EEA feed for them.
 
@@ -20,18 +22,41 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CITIES_PER_FILE = 100
 
 
+AIR_FORMATS = ("csv", "parquet")  # EEA e-Reporting CSV, EEA Air Quality Download Service Parquet
+
+
+def hours_in(year: int) -> int:
+    return (366 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 365) * 24
+
+
 @dataclass(frozen=True)
 class Tier:
     name: str
     cities: int
-    year: int = 2025
+    years: tuple[int, ...] = (2025,)
+    air_format: str = "csv"
+
+    @property
+    def year(self) -> int:
+        """The year of the registry's population and GDP figures: the last one."""
+        return self.years[-1]
 
     @property
     def readings(self) -> int:
-        return self.cities * 2 * (366 if self.year % 4 == 0 else 365) * 24
+        return self.cities * 2 * sum(hours_in(year) for year in self.years)
 
 
-TIERS = {"M": Tier("M", cities=1000)}
+TIERS = {
+    "M": Tier("M", cities=1000),
+    # M's readings as download-service Parquet, to compare the two formats on the same volume
+    "M-parquet": Tier("M-parquet", cities=1000, air_format="parquet"),
+    # Ten times M's readings: M's 1,000 cities over ten years rather than 10,000 cities for one.
+    # The peer marts compare every city with every other (10,000 cities: 100 million pairs, 100
+    # times M's), so more cities would measure the peer computation; more years keep the city
+    # registry and the peers at M's size and put the tenfold volume where the issue puts it, in
+    # the hourly readings (and give the trend and year-on-year marts ten years to work on).
+    "L": Tier("L", cities=1000, years=tuple(range(2016, 2026)), air_format="parquet"),
+}
 
 
 def write_registry(con: duckdb.DuckDBPyConnection, tier: Tier, home: Path) -> Path:
@@ -64,56 +89,101 @@ def write_registry(con: duckdb.DuckDBPyConnection, tier: Tier, home: Path) -> Pa
 
 
 def write_eea_files(con: duckdb.DuckDBPyConnection, tier: Tier, feed_dir: Path) -> None:
-    """Hourly PM2.5 and NO2 per station for the tier's year, E1a CSV, 100 stations per file.
+    """Hourly PM2.5 and NO2 per station for the tier's years, 100 stations per file and year, as
+    E1a CSV or as download-service Parquet (the same readings either way), and the station list.
 
     About 3% of hours are flagged not valid and 1% of days are missing entirely, so the
     completeness rules have something to decide.
     """
-    year_dir = feed_dir / str(tier.year)
-    year_dir.mkdir(parents=True, exist_ok=True)
-    con.execute(f"""
-        COPY (
-            SELECT format('ST{{:05d}}', i) AS station_id, format('city_{{:05d}}', i) AS city_id
-            FROM range({tier.cities}) AS stations(i)
-        ) TO '{feed_dir / "stations.csv"}' (HEADER)
-    """)
-    for first in range(0, tier.cities, CITIES_PER_FILE):
-        last = min(first + CITIES_PER_FILE, tier.cities)
-        con.execute(f"""
-            COPY (
-                WITH hours AS (
-                    SELECT h, TIMESTAMP '{tier.year}-01-01 00:00:00' + to_hours(h) AS local_start
-                    FROM range({tier.readings // (2 * tier.cities)}) AS t(h)
-                ),
-                readings AS (
-                    SELECT
-                        i, pollutant, code, local_start,
-                        hash(i, pollutant, h) % 1000 AS draw,
-                        base * (1 + 0.4 * sin(h / 24.0 * 2 * pi()) + (hash(h, i) % 100) / 250.0) AS value
-                    FROM range({first}, {last}) AS stations(i)
-                    CROSS JOIN (VALUES ('PM2.5', 6001, 12.0), ('NO2', 8, 25.0)) AS p(pollutant, code, base)
-                    CROSS JOIN hours
-                    WHERE hash(i, pollutant, h // 24) % 100 <> 0      -- 1% of days not reported
-                )
-                SELECT
-                    'BN' AS Countrycode, 'BN.BENCH.AQ' AS Namespace, 'NET-BN-BENCH' AS AirQualityNetwork,
-                    format('STA-ST{{:05d}}', i) AS AirQualityStation,
-                    format('ST{{:05d}}', i) AS AirQualityStationEoICode,
-                    format('SPO-ST{{:05d}}_{{}}_100', i, code) AS SamplingPoint,
-                    format('SPP-ST{{:05d}}_{{}}', i, code) AS SamplingProcess,
-                    format('SAM-ST{{:05d}}_{{}}', i, code) AS Sample,
-                    pollutant AS AirPollutant,
-                    'http://dd.eionet.europa.eu/vocabulary/aq/pollutant/' || code AS AirPollutantCode,
-                    'hour' AS AveragingTime,
-                    round(value, 1) AS Concentration,
-                    'µg/m3' AS UnitOfMeasurement,
-                    strftime(local_start, '%Y-%m-%d %H:%M:%S') || ' +01:00' AS DatetimeBegin,
-                    strftime(local_start + INTERVAL 1 HOUR, '%Y-%m-%d %H:%M:%S') || ' +01:00' AS DatetimeEnd,
-                    CASE WHEN draw < 30 THEN -1 ELSE 1 END AS Validity,
-                    1 AS Verification
-                FROM readings
-            ) TO '{year_dir / f"BN_stations_{first:05d}_{last - 1:05d}_{tier.year}.csv"}' (HEADER)
-        """)
+    write_station_list(con, tier, feed_dir)
+    for year in tier.years:
+        year_dir = feed_dir / str(year)
+        year_dir.mkdir(parents=True, exist_ok=True)
+        for first in range(0, tier.cities, CITIES_PER_FILE):
+            last = min(first + CITIES_PER_FILE, tier.cities)
+            target = year_dir / f"BN_stations_{first:05d}_{last - 1:05d}_{year}.{tier.air_format}"
+            if tier.air_format == "parquet":
+                query = f"{_readings_sql(tier, year, first, last)} {_DOWNLOAD_SERVICE_COLUMNS}"
+                con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet)")
+            else:
+                con.execute(f"COPY ({_readings_sql(tier, year, first, last)} {_E_REPORTING_COLUMNS}) "
+                            f"TO '{target}' (HEADER)")
+
+
+def write_station_list(con: duckdb.DuckDBPyConnection, tier: Tier, feed_dir: Path) -> None:
+    """stations.csv: station_id,city_id; for Parquet one row per sampling point, with a
+    sampling_point column first, since those files name the sampling point, not the station."""
+    feed_dir.mkdir(parents=True, exist_ok=True)
+    stations = "format('ST{:05d}', i) AS station_id, format('city_{:05d}', i) AS city_id FROM range(%d) AS s(i)"
+    query = f"SELECT {stations % tier.cities}"
+    if tier.air_format == "parquet":
+        query = (f"SELECT format('BN/SPO-ST{{:05d}}_{{}}_100', i, code) AS sampling_point, {stations % tier.cities} "
+                 "CROSS JOIN (VALUES (6001), (8)) AS p(code)")
+    con.execute(f"COPY ({query} ORDER BY ALL) TO '{feed_dir / 'stations.csv'}' (HEADER)")
+
+
+def _readings_sql(tier: Tier, year: int, first: int, last: int) -> str:
+    """The hourly readings of stations [first, last) in a year: i, pollutant, code, local_start, draw,
+    value. `h` counts hours from the tier's first year, so a one-year tier is what it always was."""
+    hours_before = sum(hours_in(earlier) for earlier in tier.years if earlier < year)
+    return f"""
+        WITH hours AS (
+            SELECT {hours_before} + t AS h, TIMESTAMP '{year}-01-01 00:00:00' + to_hours(t) AS local_start
+            FROM range({hours_in(year)}) AS hours_of_year(t)
+        ),
+        readings AS (
+            SELECT
+                i, pollutant, code, local_start,
+                hash(i, pollutant, h) % 1000 AS draw,
+                base * (1 + 0.4 * sin(h / 24.0 * 2 * pi()) + (hash(h, i) % 100) / 250.0) AS value
+            FROM range({first}, {last}) AS stations(i)
+            CROSS JOIN (VALUES ('PM2.5', 6001, 12.0), ('NO2', 8, 25.0)) AS p(pollutant, code, base)
+            CROSS JOIN hours
+            WHERE hash(i, pollutant, h // 24) % 100 <> 0      -- 1% of days not reported
+        )
+    """
+
+
+_E_REPORTING_COLUMNS = """
+        SELECT
+            'BN' AS Countrycode, 'BN.BENCH.AQ' AS Namespace, 'NET-BN-BENCH' AS AirQualityNetwork,
+            format('STA-ST{:05d}', i) AS AirQualityStation,
+            format('ST{:05d}', i) AS AirQualityStationEoICode,
+            format('SPO-ST{:05d}_{}_100', i, code) AS SamplingPoint,
+            format('SPP-ST{:05d}_{}', i, code) AS SamplingProcess,
+            format('SAM-ST{:05d}_{}', i, code) AS Sample,
+            pollutant AS AirPollutant,
+            'http://dd.eionet.europa.eu/vocabulary/aq/pollutant/' || code AS AirPollutantCode,
+            'hour' AS AveragingTime,
+            round(value, 1) AS Concentration,
+            'µg/m3' AS UnitOfMeasurement,
+            strftime(local_start, '%Y-%m-%d %H:%M:%S') || ' +01:00' AS DatetimeBegin,
+            strftime(local_start + INTERVAL 1 HOUR, '%Y-%m-%d %H:%M:%S') || ' +01:00' AS DatetimeEnd,
+            CASE WHEN draw < 30 THEN -1 ELSE 1 END AS Validity,
+            1 AS Verification
+        FROM readings
+"""
+
+# The download service's layout (src/citypeers/feeds/eea_air.py): Start/End naive on the UTC+1
+# clock, Value DECIMAL(38,18), the vocabulary's pollutant id and unit notation; rows by sampling
+# point and time, as its one-file-per-sampling-point downloads are.
+_DOWNLOAD_SERVICE_COLUMNS = """
+        SELECT
+            format('BN/SPO-ST{:05d}_{}_100', i, code) AS Samplingpoint,
+            code AS Pollutant,
+            local_start AS Start,
+            local_start + INTERVAL 1 HOUR AS "End",
+            CAST(round(value, 1) AS DECIMAL(38, 18)) AS Value,
+            'ug.m-3' AS Unit,
+            'hour' AS AggType,
+            CASE WHEN draw < 30 THEN -1 ELSE 1 END AS Validity,
+            1 AS Verification,
+            make_timestamp(year(local_start) + 1, 9, 30, 0, 0, 0) AS ResultTime,
+            NULL::DECIMAL(38, 18) AS DataCapture,
+            format('OBS-ST{:05d}-{}', i, year(local_start)) AS FkObservationLog
+        FROM readings
+        ORDER BY Samplingpoint, Start
+"""
 
 
 def write_tier(tier: Tier, home: Path) -> dict[str, str]:
@@ -129,7 +199,7 @@ def write_tier(tier: Tier, home: Path) -> dict[str, str]:
         "feeds:\n"
         "  - feed_id: bench_eea\n"
         "    source: eea_air\n"
-        '    location: "{home}/feeds/bench/eea_air/{year}/*.csv"\n'
+        f'    location: "{{home}}/feeds/bench/eea_air/{{year}}/*.{tier.air_format}"\n'
         '    schedule: "@yearly"\n'
         '    stations_file: "{home}/feeds/bench/eea_air/stations.csv"\n',
         encoding="utf-8",

@@ -43,6 +43,8 @@ class Feed:
     schedule: str
     city_id: str | None = None
     stations: dict[str, str] = field(default_factory=dict)
+    # EEA Parquet files name a sampling point, not a station: Samplingpoint -> station_id
+    sampling_points: dict[str, str] = field(default_factory=dict)
     city_keys: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -79,19 +81,39 @@ def _mapping(raw: dict[str, Any], feed_id: str, registry: Path, key: str) -> dic
     `cities`/`cities_file` (city_key,city_id), inline and/or from a CSV file."""
     plural = "stations" if key == "station" else "cities"
     mapping = {str(k): str(v) for k, v in (raw.get(plural) or {}).items()}
-    mapping_file = raw.get(f"{plural}_file")
     key_column = "station_id" if key == "station" else "city_key"
-    if mapping_file:
-        path = Path(str(mapping_file).format(home=paths.home()))
-        if not path.is_absolute():
-            path = registry.parent / path
-        if not path.exists():
-            raise ConfigError(
-                f"feed '{feed_id}': {plural}_file {path} does not exist — "
-                f"create it (columns {key_column},city_id) or run `citypeers demo-data` for the demo feeds"
-            )
+    path = _mapping_file(raw, feed_id, registry, plural, key_column)
+    if path:
         with path.open(newline="", encoding="utf-8") as handle:
             mapping.update({row[key_column]: row["city_id"] for row in csv.DictReader(handle)})
+    return mapping
+
+
+def _mapping_file(raw: dict[str, Any], feed_id: str, registry: Path, plural: str, key_column: str) -> Path | None:
+    """The feed's `<plural>_file`, resolved against the registry's folder; it must exist."""
+    mapping_file = raw.get(f"{plural}_file")
+    if not mapping_file:
+        return None
+    path = Path(str(mapping_file).format(home=paths.home()))
+    if not path.is_absolute():
+        path = registry.parent / path
+    if not path.exists():
+        raise ConfigError(
+            f"feed '{feed_id}': {plural}_file {path} does not exist — "
+            f"create it (columns {key_column},city_id) or run `citypeers demo-data` for the demo feeds"
+        )
+    return path
+
+
+def _sampling_points(raw: dict[str, Any], feed_id: str, registry: Path) -> dict[str, str]:
+    """Samplingpoint -> station_id: inline `sampling_points`, and the optional `sampling_point`
+    column of `stations_file` (one row per sampling point, as the EEA station metadata lists them)."""
+    mapping = {str(k): str(v) for k, v in (raw.get("sampling_points") or {}).items()}
+    path = _mapping_file(raw, feed_id, registry, "stations", "station_id")
+    if path:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = csv.DictReader(handle)
+            mapping.update({row["sampling_point"]: row["station_id"] for row in rows if row.get("sampling_point")})
     return mapping
 
 
@@ -124,6 +146,7 @@ def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
         schedule=str(raw["schedule"]),
         city_id=city_id,
         stations=stations,
+        sampling_points=_sampling_points(raw, feed_id, registry),
         city_keys=city_keys,
         options=dict(raw.get("options") or {}),
     )

@@ -40,6 +40,9 @@ MOLAR_MASS_G_PER_MOL = {"no2": 46.0055, "o3": 47.9982, "so2": 64.064, "co": 28.0
 
 _MIXING_RATIO = re.compile(r"^pp([mbt])v?$")
 _BARE_POWER = re.compile(r"(?<=[a-z])([23])\b")
+# The EEA unit vocabulary's notation (dd.eionet.europa.eu/vocabulary/uom/concentration), used by
+# the Air Quality Download Service's Parquet files: 'ug.m-3' is µg per m³.
+_EEA_PER_CUBIC_METRE = re.compile(r"^([a-zµ]*g)\.m-3$")
 
 
 class UnknownUnitError(CitypeersError, ValueError):
@@ -71,8 +74,10 @@ def _registry() -> pint.UnitRegistry:
 
 
 def normalise_unit(unit: str) -> str:
-    """Feed spelling → pint spelling: 'ug/m3' → 'ug/m^3', 'μg/m³' (Greek mu) → 'µg/m³', 'PPB' → 'ppb'."""
+    """Feed spelling → pint spelling: 'ug/m3' → 'ug/m^3', 'μg/m³' (Greek mu) → 'µg/m³', 'PPB' → 'ppb',
+    EEA's 'ug.m-3' → 'ug/m^3'."""
     text = unit.strip().replace("μ", "µ").replace("³", "^3").replace("²", "^2")
+    text = _EEA_PER_CUBIC_METRE.sub(r"\1/m^3", text)
     if _MIXING_RATIO.match(text.lower()):
         return text.lower().rstrip("v")
     return _BARE_POWER.sub(r"^\1", text)

@@ -41,6 +41,30 @@ feeds:
     assert feed.city_for_station("S9") is None
 
 
+def test_sampling_points_of_eea_parquet_files_map_to_stations_through_the_stations_file(tmp_path):
+    (tmp_path / "stations.csv").write_text(
+        "sampling_point,station_id,city_id\nBE/SPO-BETR740_00005_100,BETR740,brussels\n"
+        "BE/SPO-BETR740_00008_100,BETR740,brussels\n",
+        encoding="utf-8",
+    )
+    registry = _write(tmp_path, """
+feeds:
+  - feed_id: flanders
+    source: eea_air
+    location: /data/be/*.parquet
+    schedule: "@yearly"
+    stations_file: stations.csv
+    sampling_points: {"BE/SP_OTHER": BETR801}
+""")
+    (feed,) = load_feeds(registry)
+    assert feed.sampling_points == {
+        "BE/SP_OTHER": "BETR801",
+        "BE/SPO-BETR740_00005_100": "BETR740",
+        "BE/SPO-BETR740_00008_100": "BETR740",
+    }
+    assert feed.city_for_station("BETR740") == "brussels"
+
+
 def test_city_key_mapping_of_an_indicator_feed_is_read_inline_and_from_a_csv_file(tmp_path):
     (tmp_path / "cities.csv").write_text("city_key,city_id\nWien,vienna\n", encoding="utf-8")
     registry = _write(tmp_path, """

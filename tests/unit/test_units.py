@@ -8,7 +8,7 @@ import pytest
 from citypeers import units
 
 
-@pytest.mark.parametrize("spelling", ["µg/m³", "µg/m3", "ug/m3", "μg/m³", "ug/m^3", " µg/m3 "])
+@pytest.mark.parametrize("spelling", ["µg/m³", "µg/m3", "ug/m3", "μg/m³", "ug/m^3", " µg/m3 ", "ug.m-3"])
 def test_spellings_of_micrograms_per_cubic_metre_convert_with_factor_one(spelling):
     assert units.conversion_factor(spelling, "pm10") == 1.0
 
@@ -16,6 +16,7 @@ def test_spellings_of_micrograms_per_cubic_metre_convert_with_factor_one(spellin
 def test_milligrams_and_nanograms_per_cubic_metre_convert_by_their_prefix():
     assert units.conversion_factor("mg/m3", "pm25") == 1000.0
     assert units.conversion_factor("ng/m3", "pm25") == 0.001
+    assert units.conversion_factor("mg.m-3", "pm25") == 1000.0  # the EEA vocabulary's notation
 
 
 def test_no2_ppb_converts_at_20_celsius_and_101_325_kpa():

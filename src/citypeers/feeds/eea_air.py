@@ -1,7 +1,9 @@
-"""EEA air quality e-Reporting (E1a) time series CSV files → parsed air measurements.
+"""EEA air quality files → parsed air measurements: e-Reporting (E1a) time series CSV, and the
+Parquet files of the EEA Air Quality Download Service that replaced those CSV downloads. One source,
+`eea_air`; a landed file is read as Parquet when its name ends in `.parquet`, else as CSV.
 
 The location is a path glob with `{home}` and `{year}`; each year of the interval is read.
-Quirks of the real export that the parser handles (see ../shared/data/eea_ereporting/):
+Quirks of the real CSV export that the parser handles (see ../shared/data/eea_ereporting/):
 
 - every hour can appear once per SamplingProcess of the same sampling point, with the same value.
   Counting both would double the hour in every mean, so parse keeps one row per station,
@@ -12,6 +14,30 @@ Quirks of the real export that the parser handles (see ../shared/data/eea_erepor
   UTC start of the hour, `local_date` the calendar date as reported (the offset's own day);
 - `Validity` > 0 means valid (1 valid, 2 and 3 valid below the detection limit; -1, -99 not valid);
 - rows are not in time order, and the unit is spelled `µg/m3`.
+
+Download-service Parquet files (one per sampling point and dataset; no real sample is stored here,
+the tests convert the real CSV into this layout):
+
+- columns `Samplingpoint` (text, `<country>/<sampling point id>`, e.g. `BE/SPO-BETR740_00005_100`),
+  `Pollutant` (integer id of the EEA pollutant vocabulary: 5 PM10, 6001 PM2.5, 8 NO2), `Start` and
+  `End` (timestamps without offset), `Value` (DECIMAL(38,18)), `Unit` (the EEA unit vocabulary's
+  notation, `ug.m-3`), `AggType` (`hour`, `day`, ...), `Validity` and `Verification` (integers, the
+  CSV's codes), and `ResultTime`, `DataCapture`, `FkObservationLog`, which the parser does not use;
+- `Start` is the hour's start on the UTC+1 clock the EEA converts hourly data to (the CSV says
+  `+01:00` openly): `measured_at_utc` is `Start` minus one hour and `local_date` the date of
+  `Start`, as for the CSV. Italy's up-to-date (E2a) data are reported to be on local civil time
+  instead; they would be an hour off in summer;
+- a file names the sampling point, not the station. The sampling point id is free text chosen by
+  each country: some embed the station's EoI code (`DE/SPO.DE_DEBB049_PM2_dataGroup1`), others do
+  not (`ES/SP_39075006_10_49`), so the station is looked up, never guessed: the feed's
+  `stations_file` may carry a `sampling_point` column (one row per sampling point, as the EEA
+  station metadata lists them: `sampling_point,station_id,city_id`), or `sampling_points:` inline.
+  An unmapped sampling point stands for its own station (enough for a feed with one `city_id`);
+  otherwise its rows are quarantined with the reason;
+- duplicates (two sampling points of one station and pollutant) are resolved as for the CSV, with
+  the Samplingpoint in place of the SamplingProcess; `source_row` is the row in the file, from 1;
+- cells are read by type, leniently: a Value given as text that is not a number, NaN, an unknown
+  pollutant id or a non-hourly AggType is a row with its reason, not a failed file.
 """
 
 from __future__ import annotations
@@ -29,6 +55,7 @@ from citypeers.feeds import (
     finish_air_rows,
     hours_in_interval_sql,
     new_table_name,
+    sql_identifier,
     sql_literal,
 )
 from citypeers.feeds.files import fetch_files
@@ -66,17 +93,25 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
 def parse(
     con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
 ) -> duckdb.DuckDBPyRelation:
-    """Landed e-Reporting CSV files → parsed air rows for the interval (one per station, pollutant, hour)."""
+    """Landed EEA files (e-Reporting CSV and download-service Parquet, told apart by extension) →
+    parsed air rows for the interval (one per station, pollutant, hour)."""
+    csv_payloads = [p for p in payloads if not is_parquet(p)]
+    parquet_payloads = [p for p in payloads if is_parquet(p)]
     by_header: dict[tuple[str, ...], list[LandedPayload]] = {}
-    for payload in payloads:
+    for payload in csv_payloads:
         by_header.setdefault(_header(payload, feed), []).append(payload)
     selects = [_source_rows_sql(header, group, interval) for header, group in by_header.items()]
     table = new_table_name("eea_air_rows")
     try:
         con.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(selects) or _NO_ROWS}")
     except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
-        raise _csv_error(feed, payloads, exc) from exc
+        raise _csv_error(feed, csv_payloads, exc) from exc
+    _insert_parquet_rows(con, table, parquet_payloads, feed, interval)
     return finish_air_rows(con, table, feed, interval, dedupe_order=_DEDUPE_ORDER)
+
+
+def is_parquet(payload: LandedPayload) -> bool:
+    return payload.path.suffix.lower() == ".parquet"
 
 
 def _header(payload: LandedPayload, feed: Feed) -> tuple[str, ...]:
@@ -189,4 +224,169 @@ def _csv_error(feed: Feed, payloads: list[LandedPayload], exc: duckdb.Error) -> 
         where=where,
         action="the file is truncated or not in the e-Reporting layout; fetch the period again, "
         "or fix the source file, then re-parse",
+    )
+
+
+# --- EEA Air Quality Download Service: Parquet files -------------------------------------------
+
+PARQUET_REQUIRED_COLUMNS = (
+    "Samplingpoint",
+    "Pollutant",
+    "Start",
+    "Value",
+    "Unit",
+    "AggType",
+    "Validity",
+    "Verification",
+)
+# Ids of the EEA pollutant vocabulary (dd.eionet.europa.eu/vocabulary/aq/pollutant)
+POLLUTANT_BY_EEA_CODE = {"5": "pm10", "6001": "pm25", "8": "no2"}
+# Start and End carry no offset; the service gives them in UTC+1, as the CSV's "+01:00" says openly.
+DOWNLOAD_SERVICE_UTC_OFFSET = "INTERVAL 1 HOUR"
+_NUMERIC_TYPES = {
+    "DECIMAL", "DOUBLE", "FLOAT", "REAL", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+}
+
+
+def _insert_parquet_rows(
+    con: duckdb.DuckDBPyConnection, table: str, payloads: list[LandedPayload], feed: Feed, interval: Interval
+) -> None:
+    """Append the source rows of download-service Parquet files, one scan per distinct schema."""
+    by_schema: dict[tuple[tuple[str, str], ...], list[LandedPayload]] = {}
+    for payload in payloads:
+        by_schema.setdefault(_parquet_schema(con, payload, feed), []).append(payload)
+    for schema, group in by_schema.items():
+        try:
+            con.execute(f"INSERT INTO {table} {_parquet_source_rows_sql(dict(schema), group, feed, interval)}")
+        except (duckdb.InvalidInputException, duckdb.IOException, duckdb.ConversionException) as exc:
+            raise _parquet_error(feed, group, exc) from exc
+
+
+def _parquet_schema(
+    con: duckdb.DuckDBPyConnection, payload: LandedPayload, feed: Feed
+) -> tuple[tuple[str, str], ...]:
+    """(column, type) of a Parquet file, checked to hold every column the parser needs."""
+    try:
+        described = con.sql(f"DESCRIBE SELECT * FROM read_parquet({sql_literal(str(payload.path))})").fetchall()
+    except (duckdb.InvalidInputException, duckdb.IOException) as exc:
+        raise _parquet_error(feed, [payload], exc) from exc
+    schema = tuple((name, sql_type) for name, sql_type, *_ in described)
+    names = [name for name, _ in schema]
+    missing = [name for name in PARQUET_REQUIRED_COLUMNS if name not in names]
+    if missing:
+        raise FeedError(
+            feed.feed_id,
+            f"missing column(s) {', '.join(missing)}",
+            where=f"{payload.path} (columns: {','.join(names)})",
+            action="the file is not in the EEA Air Quality Download Service layout "
+            f"({', '.join(PARQUET_REQUIRED_COLUMNS)}); check the feed's location",
+        )
+    return schema
+
+
+def _as_number(column: str, sql_type: str, target: str) -> str:
+    """A cell as DOUBLE or INTEGER: a plain cast for numeric columns, a lenient one for text."""
+    quoted = sql_identifier(column)
+    if sql_type.split("(")[0] in _NUMERIC_TYPES:
+        return f"try_cast({quoted} AS {target})"
+    return f"try_cast(trim(CAST({quoted} AS VARCHAR)) AS {target})"
+
+
+def _as_clock_time(sql_type: str) -> str:
+    """Start as the naive UTC+1 wall-clock time the service means (an instant, if typed as one)."""
+    if sql_type.startswith("TIMESTAMP WITH TIME ZONE"):
+        return f"timezone('UTC', \"Start\") + {DOWNLOAD_SERVICE_UTC_OFFSET}"
+    if sql_type.startswith("TIMESTAMP"):
+        return 'CAST("Start" AS TIMESTAMP)'
+    return 'try_cast(trim(CAST("Start" AS VARCHAR)) AS TIMESTAMP)'
+
+
+def _as_pollutant_code(sql_type: str) -> str:
+    """The vocabulary id as text: '6001' from 6001, '6001' or '.../aq/pollutant/6001'."""
+    if sql_type.split("(")[0] in _NUMERIC_TYPES:
+        return 'CAST("Pollutant" AS VARCHAR)'
+    return "nullif(regexp_extract(trim(CAST(\"Pollutant\" AS VARCHAR)), '(\\d+)$', 1), '')"
+
+
+def _sampling_points_sql(feed: Feed) -> str:
+    if not feed.sampling_points:
+        return "(SELECT NULL::VARCHAR AS mapped_point, NULL::VARCHAR AS mapped_station LIMIT 0) AS sampling_points"
+    values = ", ".join(
+        f"({sql_literal(point)}, {sql_literal(station)})" for point, station in sorted(feed.sampling_points.items())
+    )
+    return f"(VALUES {values}) AS sampling_points(mapped_point, mapped_station)"
+
+
+def _parquet_source_rows_sql(
+    schema: dict[str, str], payloads: list[LandedPayload], feed: Feed, interval: Interval
+) -> str:
+    """One SELECT over Parquet files that share a schema, in the source-row columns of the CSV path,
+    for the interval's hours (and rows without a readable Start).
+
+    The station is the one the feed maps the sampling point to, else the sampling point itself
+    (a single-city feed needs no mapping); `source_row` is the row's position in the file, from 1."""
+    by_path = {str(p.path): p.sha256 for p in payloads}
+    files = "[" + ", ".join(sql_literal(path) for path in by_path) + "]"
+    hashes = ", ".join(f"({sql_literal(path)}, {sql_literal(sha256)})" for path, sha256 in by_path.items())
+    codes = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in POLLUTANT_BY_EEA_CODE.items())
+    unmapped = sql_literal(
+        f" has no station in feed {feed.feed_id}; add it to the stations_file column sampling_point"
+    )
+    return f"""
+    SELECT
+        coalesce(sampling_points.mapped_station, cells.sampling_point) AS station_id,
+        coalesce(eea_codes.eea_pollutant, cells.pollutant_code) AS pollutant,
+        clock_start - {DOWNLOAD_SERVICE_UTC_OFFSET} AS measured_at_utc,
+        CAST(clock_start AS DATE) AS local_date,
+        value_number AS source_value,
+        "Unit" AS source_unit,
+        coalesce(validity_flag > 0, false) AS is_valid,
+        payload_hashes.payload_sha256,
+        file_row_number + 1 AS source_row,
+        nullif(concat_ws('; ',
+            CASE WHEN cells.sampling_point IS NULL THEN 'no Samplingpoint' END,
+            CASE WHEN cells.sampling_point IS NOT NULL AND sampling_points.mapped_station IS NULL
+                    AND {sql_literal(feed.city_id)}::VARCHAR IS NULL
+                THEN 'Samplingpoint ' || cells.sampling_point || {unmapped} END,
+            CASE WHEN eea_codes.eea_pollutant IS NULL
+                THEN 'Pollutant ' || coalesce(CAST(cells."Pollutant" AS VARCHAR), '(empty)')
+                    || ' is not PM10 (5), PM2.5 (6001) or NO2 (8)' END,
+            CASE WHEN clock_start IS NULL
+                THEN 'unreadable Start ' || coalesce(CAST("Start" AS VARCHAR), '(empty)') END,
+            CASE WHEN coalesce(trim("AggType"), '') <> 'hour'
+                THEN 'AggType ' || coalesce("AggType", '(empty)') || ' is not hour' END,
+            CASE WHEN "Value" IS NOT NULL AND (value_number IS NULL OR NOT isfinite(value_number))
+                THEN 'unreadable Value ' || CAST("Value" AS VARCHAR) END,
+            CASE WHEN "Value" IS NULL AND validity_flag > 0 THEN 'valid-flagged hour without Value' END,
+            CASE WHEN validity_flag IS NULL
+                THEN 'unreadable Validity ' || coalesce(CAST("Validity" AS VARCHAR), '(empty)') END
+        ), '') AS row_error,
+        verification_flag AS verification,
+        cells.sampling_point AS sampling_process
+    FROM (
+        SELECT
+            *,
+            nullif(trim("Samplingpoint"), '') AS sampling_point,
+            {_as_pollutant_code(schema["Pollutant"])} AS pollutant_code,
+            {_as_clock_time(schema["Start"])} AS clock_start,
+            {_as_number("Value", schema["Value"], "DOUBLE")} AS value_number,
+            {_as_number("Validity", schema["Validity"], "INTEGER")} AS validity_flag,
+            {_as_number("Verification", schema["Verification"], "INTEGER")} AS verification_flag
+        FROM read_parquet({files}, filename = true, file_row_number = true)
+    ) AS cells
+    LEFT JOIN (VALUES {hashes}) AS payload_hashes(filename, payload_sha256) USING (filename)
+    LEFT JOIN (VALUES {codes}) AS eea_codes(eea_code, eea_pollutant) ON cells.pollutant_code = eea_codes.eea_code
+    LEFT JOIN {_sampling_points_sql(feed)} ON cells.sampling_point = sampling_points.mapped_point
+    WHERE {hours_in_interval_sql(f"clock_start - {DOWNLOAD_SERVICE_UTC_OFFSET}", interval)}
+    """
+
+
+def _parquet_error(feed: Feed, payloads: list[LandedPayload], exc: duckdb.Error) -> FeedError:
+    return FeedError(
+        feed.feed_id,
+        f"unreadable Parquet file ({str(exc).splitlines()[0]})",
+        where=", ".join(str(p.path) for p in payloads),
+        action="the download was cut off or the file is not Parquet; fetch the period again, "
+        "then re-parse",
     )
