@@ -200,32 +200,42 @@ def candidate_chunks(con: duckdb.DuckDBPyConnection, total: int, key: str | None
     """The candidates as pandas frames indexed by row number, at most about `gx_chunk_rows()` rows each.
 
     All rows of one `key` value stay in one chunk (so uniqueness on a key starting with it holds
-    table-wide), and no chunk is empty (keys are dealt round-robin in key order, never more
-    chunks than keys)."""
+    table-wide), and no chunk is empty. A chunk is a range of consecutive key values, balanced by
+    row count: the candidates file is sorted by that key, so each chunk's scan reads only its own
+    row groups instead of the whole file."""
     count = max(1, -(-total // gx_chunk_rows()))
-    if key is not None and count > 1:
-        keys = con.execute(f"select count(distinct {key}) + (count(*) > count({key}))::int "
-                           "from candidates").fetchone()[0]
-        count = min(count, keys)
-    if count == 1:
+    if key is None or count == 1:
         yield _frame(con, "select * from candidates order by file_row_number")
         return
-    log.info("validating %d candidate rows in %d chunks (by %s)", total, count, key)
-    con.execute(f"""
-        create temp table chunk_of_key as
-        select {key} as chunk_key, (dense_rank() over (order by {key} nulls last) - 1) % {count} as chunk
-        from (select distinct {key} from candidates)
-    """)
-    for chunk in range(count):
-        yield _frame(con, f"select c.* from candidates c join chunk_of_key k on c.{key} is not distinct from "
-                          f"k.chunk_key where k.chunk = {chunk} order by c.file_row_number")
-        log.info("validated chunk %d of %d", chunk + 1, count)
+    ranges = con.execute(f"""
+        with key_rows as (
+            select {key} as chunk_key, count(*) as row_count from candidates group by all
+        ),
+        placed as (
+            select
+                chunk_key,
+                coalesce(sum(row_count) over (order by chunk_key nulls last
+                                              rows between unbounded preceding and 1 preceding), 0)
+                    // {-(-total // count)} as chunk
+            from key_rows
+        )
+        select min(chunk_key), max(chunk_key), bool_or(chunk_key is null)
+        from placed group by chunk order by chunk
+    """).fetchall()
+    log.info("validating %d candidate rows in %d chunks (by ranges of %s)", total, len(ranges), key)
+    for number, (first, last, with_nulls) in enumerate(ranges, start=1):
+        # a plain range (no OR) is what DuckDB pushes into the Parquet scan
+        in_chunk = " or ".join([*([f"{key} between $first and $last"] if first is not None else []),
+                                *([f"{key} is null"] if with_nulls else [])])
+        parameters = {"first": first, "last": last} if first is not None else None
+        yield _frame(con, f"select * from candidates where {in_chunk} order by file_row_number", parameters)
+        log.info("validated chunk %d of %d", number, len(ranges))
 
 
-def _frame(con: duckdb.DuckDBPyConnection, select_sql: str):
+def _frame(con: duckdb.DuckDBPyConnection, select_sql: str, parameters: dict[str, Any] | None = None):
     """Candidate rows as a pandas frame whose (unnamed) index is the row number in the candidates
     file: GX reports failing rows by index."""
-    return con.execute(select_sql).df().set_index("file_row_number").rename_axis(None)
+    return con.execute(select_sql, parameters).df().set_index("file_row_number").rename_axis(None)
 
 
 def ingest(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
