@@ -44,6 +44,12 @@ def _ingest(args: argparse.Namespace) -> None:
     _print(step[args.step](args.feed_id, args.start, args.end))
 
 
+def _backfill(args: argparse.Namespace) -> None:
+    from citypeers import ingest
+
+    _print(ingest.backfill(args.feed_id, args.start, args.end))
+
+
 def _build(args: argparse.Namespace) -> None:
     from citypeers import warehouse
 
@@ -133,6 +139,13 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--end", required=True, help="interval end (exclusive)")
     ingest.add_argument("--step", choices=["all", "land", "parse", "validate"], default="all")
     ingest.set_defaults(run=_ingest)
+
+    backfill = commands.add_parser(
+        "backfill", help="ingest one feed for every interval of its schedule in [start, end), in one process")
+    backfill.add_argument("feed_id")
+    backfill.add_argument("--start", required=True, help="first interval start, ISO date (UTC)")
+    backfill.add_argument("--end", required=True, help="last interval end (exclusive)")
+    backfill.set_defaults(run=_backfill)
 
     run_dags = commands.add_parser(
         "run-dags", help="run every ingest DAG for every interval until a date, then the transform "

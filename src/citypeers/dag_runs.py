@@ -13,34 +13,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from croniter import croniter
-
+from citypeers.intervals import interval_ends
 from citypeers.registry import SOURCES, feed_schedules
 
 log = logging.getLogger(__name__)
-
-PRESETS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@hourly": "0 * * * *"}
-
-
-def interval_ends(schedule: str, start_date: str, until: str) -> list[datetime]:
-    """The end of every complete interval from start_date to until.
-
-    `airflow dags test <dag> <date>` on a data-interval timetable runs the interval that ENDS
-    at <date> (Airflow 3 infers a manual run's interval backwards), so these are the dates to
-    pass to run each interval exactly once."""
-    expression = PRESETS.get(schedule, schedule)
-    first, last = datetime.fromisoformat(start_date), datetime.fromisoformat(until)
-    cron = croniter(expression, first)
-    starts = [first] if croniter.match(expression, first) else []
-    while True:
-        moment = cron.get_next(datetime)
-        if moment > last:
-            break
-        starts.append(moment)
-    ends = [croniter(expression, s).get_next(datetime) for s in starts]
-    return [end for end in ends if end <= last]
-
 
 def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))

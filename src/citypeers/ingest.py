@@ -18,7 +18,7 @@ import duckdb
 from citypeers import landing, paths
 from citypeers.errors import ContractError, FeedError
 from citypeers.feeds import PARSED_AIR_COLUMNS, PARSED_INDICATOR_COLUMNS
-from citypeers.intervals import Interval
+from citypeers.intervals import Interval, schedule_intervals
 from citypeers.registry import SOURCE_KINDS, Feed, get_feed
 from citypeers.runtime_env import duckdb_memory_limit, gx_chunk_rows
 
@@ -243,3 +243,20 @@ def ingest(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     land(feed_id, start, end)
     parse(feed_id, start, end)
     return validate(feed_id, start, end)
+
+
+def backfill(feed_id: str, start: str, end: str) -> list[dict[str, Any]]:
+    """Every complete interval of the feed's schedule between start and end, oldest first, in this
+    one process (what the DAG's runs would ingest, without a process per interval). Each interval
+    is published on its own, so a failure leaves the earlier ones published and a rerun redoes
+    them idempotently."""
+    feed = get_feed(feed_id)
+    intervals = schedule_intervals(feed.schedule, start, end)
+    if not intervals:
+        raise FeedError(feed_id, f"no complete {feed.schedule} interval between {start} and {end}",
+                        where="citypeers backfill", action="widen --start/--end")
+    results = []
+    for number, interval in enumerate(intervals, start=1):
+        log.info("backfill %s: interval %d of %d (%s)", feed_id, number, len(intervals), interval.label)
+        results.append(ingest(feed_id, interval.start, interval.end))
+    return results

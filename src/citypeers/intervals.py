@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from croniter import croniter
+
 
 def _as_utc(moment: datetime | date | str) -> datetime:
     if isinstance(moment, str):
@@ -51,3 +53,33 @@ class Interval:
         """Calendar years the interval touches."""
         last = (self.end - timedelta(microseconds=1)).year
         return list(range(self.start.year, last + 1))
+
+
+PRESETS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
+           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@hourly": "0 * * * *"}
+
+
+def interval_ends(schedule: str, start_date: str, until: str) -> list[datetime]:
+    """The end of every complete interval from start_date to until.
+
+    `airflow dags test <dag> <date>` on a data-interval timetable runs the interval that ENDS
+    at <date> (Airflow 3 infers a manual run's interval backwards), so these are the dates to
+    pass to run each interval exactly once."""
+    expression = PRESETS.get(schedule, schedule)
+    first, last = datetime.fromisoformat(start_date), datetime.fromisoformat(until)
+    cron = croniter(expression, first)
+    starts = [first] if croniter.match(expression, first) else []
+    while True:
+        moment = cron.get_next(datetime)
+        if moment > last:
+            break
+        starts.append(moment)
+    ends = [croniter(expression, s).get_next(datetime) for s in starts]
+    return [end for end in ends if end <= last]
+
+
+def schedule_intervals(schedule: str, start_date: str, until: str) -> list[Interval]:
+    """The complete data intervals of a schedule from start_date to until, oldest first."""
+    expression = PRESETS.get(schedule, schedule)
+    return [Interval.of(croniter(expression, end).get_prev(datetime), end)
+            for end in interval_ends(schedule, start_date, until)]

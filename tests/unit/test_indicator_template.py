@@ -186,3 +186,13 @@ def test_the_gate_in_small_chunks_gives_the_same_partition_and_quarantine(templa
     assert "t/year" in reasons[cities[7]]
     record = paths.validation_dir("parsed__indicator_template") / "city_sheet__2024.json"
     assert len(json.loads(record.read_text())["chunk_results"]) == 5
+
+
+def test_backfill_ingests_every_interval_of_the_schedule_oldest_first(template_home):
+    (template_home / "sheet.csv").write_text(GOOD_ROWS, encoding="utf-8")
+    outcomes = ingest.backfill("city_sheet", "2023-01-01", "2025-03-01")  # 2025 is not complete
+    assert [(o["period"], o["published"], o["quarantined"]) for o in outcomes] == [("2023", 1, 0), ("2024", 2, 0)]
+    assert paths.parsed_file("indicator_template", "city_sheet", "2023").exists()
+    assert not paths.parsed_file("indicator_template", "city_sheet", "2025").exists()
+    with pytest.raises(FeedError, match="no complete @yearly interval"):
+        ingest.backfill("city_sheet", "2025-01-01", "2025-06-01")
