@@ -41,7 +41,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.tiers import DOMAIN_FEEDS, GTFS_FEED, TIERS, Tier, write_tier  # noqa: E402
+from benchmarks.tiers import GTFS_FEED, TIERS, Tier, domain_feed_ids, write_tier  # noqa: E402
 from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same feeds, same server)
     BIN,
     E2E_CITIES,
@@ -204,7 +204,7 @@ def every_domain_steps(tier: Tier, bench: Bench) -> dict:
     cli = str(BIN / "citypeers")
     domains = bench.step(f"ingest the other domains, {len(tier.years)} years (CLI)",
                          *[[cli, "ingest", feed_id, "--start", f"{year}-01-01", "--end", f"{year + 1}-01-01"]
-                           for feed_id in DOMAIN_FEEDS for year in tier.years])
+                           for feed_id in domain_feed_ids(tier) for year in tier.years])
     gtfs = bench.step(f"GTFS for {tier.gtfs_cities} cities (CLI)",
                       [cli, "ingest", GTFS_FEED, "--start", f"{tier.year}-01-01", "--end", f"{tier.year + 1}-01-01"])
     build = bench.step("dbt build with every domain (CLI)", [cli, "build"])

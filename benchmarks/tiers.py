@@ -7,7 +7,7 @@ Tier M: ``cities`` synthetic cities (1,000), written as
 - every other domain's annual indicators for the ``indicator_years`` years up to ``year``
   (2016-2025): noise as SDMX-CSV 1.0, water as SDMX-CSV 2.0, waste as a What-a-Waste-like wide
   table, housing and yearly city context in the citypeers indicator template, shared bikes as one
-  GBFS 3.0 snapshot per city and year;
+  GBFS 3.0 snapshot per city and year (one GBFS feed per 100 cities: see GBFS_SYSTEMS_PER_FEED);
 - GTFS static zips (agency, stops, routes, trips with explicit stop_times, calendar) for
   ``gtfs_cities`` (50) of the cities, for ``year``.
 
@@ -31,8 +31,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 CITIES_PER_FILE = 100
 BENCH_FEEDS = Path("feeds") / "bench"
 # The feeds of the non-air domains, ingested for every indicator year; GTFS only for the tier's year.
-DOMAIN_FEEDS = ("bench_noise", "bench_water", "bench_waste", "bench_city_template", "bench_gbfs")
+DOMAIN_FEEDS = ("bench_noise", "bench_water", "bench_waste", "bench_city_template")
 GTFS_FEED = "bench_gtfs"
+# The gbfs parser reads all snapshots of an interval in one query whose memory grows faster than
+# their number: at tier M, 100 snapshots parse in 340 MB, 300 exceed the pipeline's 1 GB DuckDB
+# limit and 1,000 exceed 6 GB. So the bike-share systems come as one GBFS feed per 100 cities, as
+# an operator grouping its systems would configure them.
+GBFS_SYSTEMS_PER_FEED = 100
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,16 @@ class Tier:
 
 
 TIERS = {"M": Tier("M", cities=1000)}
+
+
+def gbfs_feed_ids(tier: Tier) -> list[str]:
+    """One GBFS feed per GBFS_SYSTEMS_PER_FEED cities (`bench_gbfs_000` holds city_00000-city_00099)."""
+    return [f"bench_gbfs_{group:03d}" for group in range(-(-tier.cities // GBFS_SYSTEMS_PER_FEED))]
+
+
+def domain_feed_ids(tier: Tier) -> list[str]:
+    """Every non-air feed that carries the indicator years (GTFS aside)."""
+    return [*DOMAIN_FEEDS, *gbfs_feed_ids(tier)]
 
 
 def create_city_table(con: duckdb.DuckDBPyConnection, tier: Tier) -> None:
@@ -526,6 +541,15 @@ EEA_FEED_YML = """\
     stations_file: "{home}/feeds/bench/eea_air/stations.csv"
 
 """
+GBFS_FEED_YML = """\
+  - feed_id: {feed_id}
+    source: gbfs
+    location: "{{home}}/feeds/bench/gbfs/{{year}}/city_{group:03d}??"
+    schedule: "@yearly"
+    options:
+      city_from: folder
+
+"""
 DOMAIN_FEEDS_YML = """\
   - feed_id: bench_noise
     source: sdmx_csv
@@ -571,13 +595,6 @@ DOMAIN_FEEDS_YML = """\
     location: "{home}/feeds/bench/indicator_template/{year}.csv"
     schedule: "@yearly"
 
-  - feed_id: bench_gbfs
-    source: gbfs
-    location: "{home}/feeds/bench/gbfs/{year}/*"
-    schedule: "@yearly"
-    options:
-      city_from: folder
-
   - feed_id: bench_gtfs
     source: gtfs
     location: "{home}/feeds/bench/gtfs/{year}/*.zip"
@@ -609,6 +626,8 @@ def write_tier(tier: Tier, home: Path, *, air: bool = True) -> dict[str, str]:
             write_eea_files(con, tier, home / BENCH_FEEDS / "eea_air")
         write_domain_feeds(con, tier, home)
     feeds_file = home / "feeds.yml"
-    feeds_file.write_text(FEEDS_HEADER.format(name=tier.name) + (EEA_FEED_YML if air else "") + DOMAIN_FEEDS_YML,
-                          encoding="utf-8")
+    gbfs_feeds = "".join(GBFS_FEED_YML.format(feed_id=feed_id, group=group)
+                         for group, feed_id in enumerate(gbfs_feed_ids(tier)))
+    feeds_file.write_text(FEEDS_HEADER.format(name=tier.name) + (EEA_FEED_YML if air else "") + DOMAIN_FEEDS_YML
+                          + gbfs_feeds, encoding="utf-8")
     return {"CITYPEERS_DBT_PROJECT": str(project), "CITYPEERS_FEEDS": str(feeds_file)}

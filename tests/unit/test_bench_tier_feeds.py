@@ -1,20 +1,20 @@
 """The benchmark tier's non-air feeds (benchmarks/tiers.py) go through the real ingest, gate included,
-without a quarantined row: written for 3 cities, 2 years and 2 GTFS networks, so a writer that drifts
+without a quarantined row: written for 4 cities, 2 years and 2 GTFS networks, so a writer that drifts
 from what a parser or a parsed__ suite accepts fails here and not in a 20-minute `make bench`."""
 
 from __future__ import annotations
 
 import duckdb
 import pytest
-from benchmarks.tiers import DOMAIN_FEEDS, GTFS_FEED, Tier, write_tier
+from benchmarks.tiers import GTFS_FEED, Tier, domain_feed_ids, write_tier
 
 from citypeers import ingest, paths
 from tests.citypeers_home import temporary_home
 
-TINY = Tier("tiny", cities=3, indicator_years=2, gtfs_cities=2)
+TINY = Tier("tiny", cities=4, indicator_years=2, gtfs_cities=2)  # one city per income group and region
 # feed → figures per city and year (per network for GTFS)
 FIGURES_PER_CITY = {"bench_noise": 2, "bench_water": 3, "bench_waste": 3, "bench_city_template": 7,
-                    "bench_gbfs": 2, GTFS_FEED: 2}
+                    "bench_gbfs_000": 2, GTFS_FEED: 2}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def tier_environment(tier_home, monkeypatch):
         yield home
 
 
-@pytest.mark.parametrize("feed_id", DOMAIN_FEEDS)
+@pytest.mark.parametrize("feed_id", domain_feed_ids(TINY))
 def test_every_year_of_a_domain_feed_is_published_whole(tier_environment, feed_id):
     for year in TINY.years:
         outcome = ingest.ingest(feed_id, f"{year}-01-01", f"{year + 1}-01-01")
