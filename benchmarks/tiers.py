@@ -426,7 +426,8 @@ def write_gbfs_snapshots(con: duckdb.DuckDBPyConnection, tier: Tier, feed_dir: P
 
 
 def create_gtfs_tables(con: duckdb.DuckDBPyConnection, tier: Tier) -> None:
-    """`tier_gtfs_routes`: the networks of ``tier.gtfs_cities`` cities spread over the registry.
+    """`tier_gtfs_routes`: the networks of ``tier.gtfs_cities`` cities spread over the registry, every
+    ``cities // gtfs_cities``-th city shifted by 0-3 so that every income group has networks.
 
     Stops per km² (2-11 by income group) and weekly departures per 1000 residents (15-70) times a
     city factor of 0.6-1.4; routes of 20 stops; each route runs its weekday trips evenly from
@@ -442,7 +443,7 @@ def create_gtfs_tables(con: duckdb.DuckDBPyConnection, tier: Tier) -> None:
                 population / 1000 * [15.0, 25.0, 45.0, 70.0][1 + income_rank]
                     * (0.6 + 0.8 * draw(city_id, 0, 'departures')) AS weekly_departures
             FROM tier_cities
-            WHERE i % {step} = 0 AND i < {step * tier.gtfs_cities}
+            WHERE i IN (SELECT k * {step} + k % 4 FROM range({tier.gtfs_cities}) AS networks(k))
         ),
         routes AS (
             SELECT n.*, r AS route_number, ceil(stop_count / 20)::INTEGER AS route_count
