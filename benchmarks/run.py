@@ -5,9 +5,11 @@
 
 Tier S is the demo slice of tests/e2e/pipeline.py (6 cities, 3 years, every feed format); tier M
 (benchmarks/tiers.py) is 1,000 synthetic cities with one EEA air station each, hourly PM2.5 and NO2
-for a year (17.5 million readings, EEA CSV); tier M-parquet the same readings as EEA Air Quality
-Download Service Parquet; tier L ten times M's readings (the 1,000 cities over 2016-2025, 175
-million readings, Parquet). For each tier, on a fresh home:
+for a year (17.5 million readings, EEA CSV), every other domain's annual indicators for 10 years
+(SDMX-CSV, wide table, indicator template, GBFS) and GTFS zips for 50 of the cities; tier
+M-parquet the same with the readings as EEA Air Quality Download Service Parquet; tier L ten times
+M's readings (the 1,000 cities over 2016-2025, 175 million readings, Parquet). For each tier, on a
+fresh home:
 
 * the air-quality marts three ways, from the same raw EEA files:
   - the pipeline through its CLI (ingest with the GX gate, dbt build, GX gate, publish),
@@ -15,6 +17,8 @@ million readings, Parquet). For each tier, on a fresh home:
   - the floor (benchmarks/floor_air_quality.sql, one DuckDB script) and the pandas baseline
     (benchmarks/baselines.py), with the ratios pipeline/floor and pandas/pipeline;
 * an incremental run: one new day of EEA readings ingested, then the build;
+* at tier M, after the air-quality figures: ingest of the other domains' feeds (10 years), of the
+  GTFS feeds (50 cities), then a full build with every domain, which the Superset step reads;
 * p50/p95 of Superset chart-data requests on the published marts (scripts/superset.sh, no cache);
 * at tier S, ingest of one interval of every other demo feed format through the CLI;
 * the time to parse the whole DAG folder; and the performance issue's goals, met or missed by how much.
@@ -40,7 +44,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.tiers import TIERS, write_tier  # noqa: E402
+from benchmarks.tiers import GTFS_FEED, TIERS, Tier, domain_feed_ids, write_tier  # noqa: E402
 from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same feeds, same server)
     BIN,
     E2E_CITIES,
@@ -195,13 +199,28 @@ def prepare_tier(name: str, home: Path, bench: Bench) -> AirFeed:
     tier = TIERS[name]
     layout = {"csv": "EEA e-Reporting CSV", "parquet": "EEA Air Quality Download Service Parquet"}[tier.air_format]
     print(f"tier {name}: {tier.cities} cities, one station each, hourly PM2.5 and NO2 for "
-          f"{tier.years[0]}-{tier.years[-1]} ({tier.readings:,} readings, {layout})", flush=True)
+          f"{tier.air_years[0]}-{tier.air_years[-1]} ({tier.readings:,} readings, {layout}); the other domains "
+          f"for {tier.years[0]}-{tier.years[-1]}; GTFS for {tier.gtfs_cities} cities", flush=True)
     started = time.perf_counter()
     bench.env |= write_tier(tier, home)
     bench.rows.append({"step": "write the tier's feeds", "seconds": round(time.perf_counter() - started, 2),
                        "peak_mb": 0, "output": ""})
     print(f"{'write the tier feeds (in process)':<58}{bench.rows[-1]['seconds']:>9.2f} s", flush=True)
-    return AirFeed("bench_eea", home / "feeds" / "bench" / "eea_air", tier.years)
+    return AirFeed("bench_eea", home / "feeds" / "bench" / "eea_air", tier.air_years)
+
+
+def every_domain_steps(tier: Tier, bench: Bench) -> dict:
+    """The tier's other domains through the CLI, after the air-quality comparisons (so those stay
+    air-only): every indicator year of every domain feed, the GTFS networks, then the full build."""
+    cli = str(BIN / "citypeers")
+    domains = bench.step(f"backfill the other domains, {len(tier.years)} years (CLI)",
+                         *[[cli, "backfill", feed_id, "--start", f"{tier.years[0]}-01-01",
+                            "--end", f"{tier.years[-1] + 1}-01-01"] for feed_id in domain_feed_ids(tier)])
+    gtfs = bench.step(f"GTFS for {tier.gtfs_cities} cities (CLI)",
+                      [cli, "ingest", GTFS_FEED, "--start", f"{tier.year}-01-01", "--end", f"{tier.year + 1}-01-01"])
+    build = bench.step("dbt build with every domain (CLI)", [cli, "build"])
+    build["slowest_dbt_nodes"] = slowest_dbt_nodes(bench.env)
+    return {"ingest_other_domains": domains, "ingest_gtfs": gtfs, "build": build}
 
 
 def run_tier(name: str, results_dir: Path) -> Path:
@@ -253,6 +272,8 @@ def run_tier(name: str, results_dir: Path) -> Path:
                                  [cli, "ingest", air.feed_id, "--start", last_day[0], "--end", last_day[1]],
                                  [cli, "build"])
         incremental["slowest_dbt_nodes"] = slowest_dbt_nodes(env)
+        if name in TIERS:
+            domains = every_domain_steps(TIERS[name], bench)
         charts = superset_chart_latencies(home, env)
         print(f"{'Superset chart-data requests on the marts (no cache)':<58}"
               f"p50 {charts['p50_ms']:.0f} ms, p95 {charts['p95_ms']:.0f} ms "
@@ -312,6 +333,8 @@ def run_tier(name: str, results_dir: Path) -> Path:
         "air_quality_marts": {"pipeline_cli": pipeline, "pipeline_airflow": airflow_runs, "floor": floor,
                               "pandas": pandas, "ratios": ratios},
     }
+    if name in TIERS:
+        result["every_domain"] = domains
     target = results_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S}_{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2), encoding="utf-8")

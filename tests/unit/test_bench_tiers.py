@@ -27,7 +27,7 @@ def feed_dirs(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("tiers")
     with duckdb.connect() as con:
         for air_format in ("csv", "parquet"):
-            write_eea_files(con, Tier("T", cities=3, years=YEARS, air_format=air_format), folder / air_format)
+            write_eea_files(con, Tier("T", cities=3, air_years=YEARS, air_format=air_format), folder / air_format)
     return {air_format: folder / air_format for air_format in ("csv", "parquet")}
 
 
@@ -37,7 +37,7 @@ def _same(left: pd.DataFrame, right: pd.DataFrame) -> None:
 
 def test_tier_l_holds_ten_times_tier_m_readings_as_parquet_and_m_stays_csv():
     assert round(TIERS["L"].readings / TIERS["M"].readings) == 10
-    assert TIERS["L"].cities == TIERS["M"].cities and len(TIERS["L"].years) == 10
+    assert TIERS["L"].cities == TIERS["M"].cities and len(TIERS["L"].air_years) == 10
     formats = (TIERS["M"].air_format, TIERS["L"].air_format, TIERS["M-parquet"].air_format)
     assert formats == ("csv", "parquet", "parquet")
 
