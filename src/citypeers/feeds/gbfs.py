@@ -236,16 +236,19 @@ def _snapshot_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, feed: Feed
 
 
 def _station_table(con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed) -> str:
-    """A temp table of station rows for every landed snapshot; returns its name."""
-    selects = [_snapshot_sql(con, snapshot, feed) for snapshot in snapshots(payloads, feed)]
+    """A temp table of station rows for every landed snapshot; returns its name.
+
+    Snapshots go in one statement each: a single UNION ALL over a thousand snapshots (a network's
+    feed for a year) planned every JSON read at once and needed several GB."""
     table = new_table_name("gbfs_stations")
-    con.execute(f"""
-    CREATE TEMP TABLE {table} AS
-    SELECT *,
-        coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled
-            > capacity AS breaks_capacity
-    FROM ({' UNION ALL '.join(f'SELECT * FROM ({select})' for select in selects)})
-    """)
+    for number, snapshot in enumerate(snapshots(payloads, feed)):
+        rows = f"""
+        SELECT *,
+            coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled
+                > capacity AS breaks_capacity
+        FROM ({_snapshot_sql(con, snapshot, feed)})
+        """
+        con.execute(f"CREATE TEMP TABLE {table} AS {rows}" if number == 0 else f"INSERT INTO {table} {rows}")
     return table
 
 
