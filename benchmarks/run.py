@@ -198,8 +198,9 @@ def prepare_tier(name: str, home: Path, bench: Bench) -> AirFeed:
         return AirFeed("demo_europe", home / "feeds" / "demo" / "eea_air", tuple(int(y) for y in E2E_YEARS))
     tier = TIERS[name]
     layout = {"csv": "EEA e-Reporting CSV", "parquet": "EEA Air Quality Download Service Parquet"}[tier.air_format]
+    air_years = "-".join(dict.fromkeys(str(year) for year in (tier.air_years[0], tier.air_years[-1])))
     print(f"tier {name}: {tier.cities} cities, one station each, hourly PM2.5 and NO2 for "
-          f"{tier.air_years[0]}-{tier.air_years[-1]} ({tier.readings:,} readings, {layout}); the other domains "
+          f"{air_years} ({tier.readings:,} readings, {layout}); the other domains "
           f"for {tier.years[0]}-{tier.years[-1]}; GTFS for {tier.gtfs_cities} cities", flush=True)
     started = time.perf_counter()
     bench.env |= write_tier(tier, home)
