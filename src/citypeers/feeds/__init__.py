@@ -74,13 +74,13 @@ def empty_source_rows_sql(*extra_columns: str) -> str:
     return f"SELECT {', '.join([*columns, *extra_columns])} LIMIT 0"
 
 
-def _station_cities_sql(feed: Feed) -> str:
-    if not feed.stations:
-        return "(SELECT NULL::VARCHAR AS station_id, NULL::VARCHAR AS city_id LIMIT 0) AS station_cities"
-    values = ", ".join(
-        f"({sql_literal(station)}, {sql_literal(city)})" for station, city in sorted(feed.stations.items())
-    )
-    return f"(VALUES {values}) AS station_cities(station_id, city_id)"
+def mapping_table_sql(mapping: dict[str, str], alias: str, key: str, value: str) -> str:
+    """A feeds.yml mapping (station → city, sampling point → station) as an inline two-column
+    VARCHAR table named `alias`, empty when the feed has none."""
+    if not mapping:
+        return f"(SELECT NULL::VARCHAR AS {key}, NULL::VARCHAR AS {value} LIMIT 0) AS {alias}"
+    values = ", ".join(f"({sql_literal(k)}, {sql_literal(v)})" for k, v in sorted(mapping.items()))
+    return f"(VALUES {values}) AS {alias}({key}, {value})"
 
 
 def _timestamp(moment: datetime) -> str:
@@ -140,7 +140,8 @@ def finish_air_rows(
                      THEN {unmapped} END
             ), '') AS parse_error
         FROM {rows_table} AS source_rows
-        LEFT JOIN {_station_cities_sql(feed)} ON source_rows.station_id = station_cities.station_id
+        LEFT JOIN {mapping_table_sql(feed.stations, 'station_cities', 'station_id', 'city_id')}
+            ON source_rows.station_id = station_cities.station_id
         LEFT JOIN {units.factor_table_sql(pairs)}
             ON source_rows.source_unit IS NOT DISTINCT FROM unit_factors.source_unit
             AND source_rows.pollutant IS NOT DISTINCT FROM unit_factors.pollutant

@@ -54,6 +54,7 @@ from citypeers.feeds import (
     empty_source_rows_sql,
     finish_air_rows,
     hours_in_interval_sql,
+    mapping_table_sql,
     new_table_name,
     sql_identifier,
     sql_literal,
@@ -309,15 +310,6 @@ def _as_pollutant_code(sql_type: str) -> str:
     return "nullif(regexp_extract(trim(CAST(\"Pollutant\" AS VARCHAR)), '(\\d+)$', 1), '')"
 
 
-def _sampling_points_sql(feed: Feed) -> str:
-    if not feed.sampling_points:
-        return "(SELECT NULL::VARCHAR AS mapped_point, NULL::VARCHAR AS mapped_station LIMIT 0) AS sampling_points"
-    values = ", ".join(
-        f"({sql_literal(point)}, {sql_literal(station)})" for point, station in sorted(feed.sampling_points.items())
-    )
-    return f"(VALUES {values}) AS sampling_points(mapped_point, mapped_station)"
-
-
 def _parquet_source_rows_sql(
     schema: dict[str, str], payloads: list[LandedPayload], feed: Feed, interval: Interval
 ) -> str:
@@ -377,7 +369,8 @@ def _parquet_source_rows_sql(
     ) AS cells
     LEFT JOIN (VALUES {hashes}) AS payload_hashes(filename, payload_sha256) USING (filename)
     LEFT JOIN (VALUES {codes}) AS eea_codes(eea_code, eea_pollutant) ON cells.pollutant_code = eea_codes.eea_code
-    LEFT JOIN {_sampling_points_sql(feed)} ON cells.sampling_point = sampling_points.mapped_point
+    LEFT JOIN {mapping_table_sql(feed.sampling_points, 'sampling_points', 'mapped_point', 'mapped_station')}
+        ON cells.sampling_point = sampling_points.mapped_point
     WHERE {hours_in_interval_sql(f"clock_start - {DOWNLOAD_SERVICE_UTC_OFFSET}", interval)}
     """
 
