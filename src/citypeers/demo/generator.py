@@ -13,6 +13,10 @@ the demo plants in that city (`demo_gap`), so the dashboards show flagged values
   invalid (EEA Validity -1, OpenAQ `flagInfo.hasFlags`), so the rows exist but do not count;
 - `city_starts_in_may`: every station of the city starts on 1 May of the last year.
 
+The demo practices of `planted_practices.py` change the data on purpose too: from a practice's
+start day on, its city's readings of its pollutant are multiplied by `1 + planted_effect` (for
+example NO₂ -15% in Barcelona from 2025), so the impact estimates have a known truth to recover.
+
 Everywhere else ~2% of station-days and ~2% of hours are missing and 0.5% of EEA hours are
 flagged invalid, so almost every station-year passes. Values follow a seasonal cycle (winter
 peak, `winter_peak` amplitude, mirrored south of the equator), a diurnal cycle (NO₂ rush hours,
@@ -38,6 +42,7 @@ from citypeers.demo import gtfs as demo_gtfs
 from citypeers.demo import indicator_template as demo_indicator_template
 from citypeers.demo import sdmx_csv as demo_sdmx_csv
 from citypeers.demo import wide_table as demo_wide_table
+from citypeers.demo.planted_practices import planted_air_effects
 from citypeers.errors import ConfigError
 from citypeers.feeds import sql_literal
 from citypeers.units import conversion_factor
@@ -154,6 +159,16 @@ _STATION_COLUMNS = [
 ]
 
 
+def _planted_effects_sql() -> str:
+    """The demo practices' planted steps (city, pollutant, start day, relative effect) as a table."""
+    rows = [
+        f"({sql_literal(city)}, {sql_literal(pollutant)}, DATE {sql_literal(start)}, {effect!r})"
+        for city, pollutant, start, effect in planted_air_effects()
+    ]
+    values = ", ".join(rows) or "(NULL, NULL, NULL::DATE, 0.0)"
+    return f"SELECT * FROM (VALUES {values}) AS t(city_id, pollutant, start_date, planted_effect)"
+
+
 def _build_readings(
     con: duckdb.DuckDBPyConnection, stations: list[dict], years: tuple[int, ...], seed: int
 ) -> None:
@@ -229,10 +244,11 @@ def _build_readings(
         WHERE NOT d.is_missing
     )
     SELECT
-        city_id, city_number, source, station_number, station_id, location_id, iso2, located.pollutant, year,
+        located.city_id, city_number, source, station_number, station_id, location_id, iso2, located.pollutant, year,
         measured_at_utc, local_time, no2_unit,
         round(
             CASE located.pollutant WHEN 'pm25' THEN pm25 WHEN 'pm10' THEN pm10 ELSE no2 END
+            * CASE WHEN local_time::DATE >= planted.start_date THEN 1 + planted.planted_effect ELSE 1 END
             * CASE WHEN station_number = 1 THEN traffic_factor ELSE background_factor END
             * (1 + (season - 1) * season_weight)
             * diurnal.shape
@@ -249,6 +265,8 @@ def _build_readings(
             AS is_flagged_invalid
     FROM located
     JOIN diurnal ON diurnal.pollutant = located.pollutant AND diurnal.local_hour = hour(located.local_time)
+    LEFT JOIN ({_planted_effects_sql()}) AS planted
+        ON planted.city_id = located.city_id AND planted.pollutant = located.pollutant
     WHERE hash({seed}, station_id, located.pollutant, measured_at_utc, 'drop') % 1000 >= 20
     """)
 
