@@ -34,3 +34,23 @@
 {% macro list_distinct(column_name) -%}
     {{ return(dbt.listagg('distinct ' ~ column_name, "', '", 'order by ' ~ column_name)) }}
 {%- endmacro %}
+
+
+{# The first day of a date's calendar month, as a date (month series: fct_city_indicator_monthly). #}
+{% macro month_start_date(date_expression) -%}
+    {{ return(adapter.dispatch('month_start_date', 'citypeers')(date_expression)) }}
+{%- endmacro %}
+
+{% macro default__month_start_date(date_expression) -%}
+    cast({{ dbt.date_trunc('month', date_expression) }} as date)
+{%- endmacro %}
+
+
+{# The number of days (28-31) of the month that starts on a date. #}
+{% macro days_in_month(month_start_expression) -%}
+    {{ return(adapter.dispatch('days_in_month', 'citypeers')(month_start_expression)) }}
+{%- endmacro %}
+
+{% macro default__days_in_month(month_start_expression) -%}
+    cast(extract(day from {{ dbt.last_day(month_start_expression, 'month') }}) as integer)
+{%- endmacro %}

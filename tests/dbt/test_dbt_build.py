@@ -293,6 +293,24 @@ def test_views_still_resolve_when_the_warehouse_is_published_under_another_name(
             con.execute(f"select count(*) from {view}").fetchone()
 
 
+def test_monthly_mart_means_the_station_months_meeting_the_rule(built_warehouse):
+    """fct_city_indicator_monthly: madrid January = both stations (10 and 50), March on = ES0001A,
+    December = the re-delivered 22.0; tokyo starts in March 2023 and its six hours of 2025 have no
+    valid day, so no row."""
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select city_id, strftime(month_start, '%Y-%m'), value, station_count, quality_flag "
+            "from fct_city_indicator_monthly where indicator_code = 'pm25_annual_mean' order by all"
+        ).fetchall()
+    by_month = {(city, month): (value, stations, flag) for city, month, value, stations, flag in rows}
+    assert by_month[("madrid", "2023-01")] == (30.0, 2, "ok")
+    assert by_month[("madrid", "2023-03")] == (10.0, 1, "ok")
+    assert by_month[("madrid", "2023-12")] == (22.0, 1, "ok")
+    assert sum(1 for city, _ in by_month if city == "madrid") == 12
+    tokyo_months = sorted(month for city, month in by_month if city == "tokyo")
+    assert tokyo_months[0] == "2023-03" and tokyo_months[-1] == "2024-12" and len(tokyo_months) == 22
+
+
 def test_full_leap_year_meets_rule(mart_rows):
     tokyo = mart_rows[("tokyo", 2024)]
     assert tokyo["quality_flag"] == "ok"
