@@ -53,3 +53,20 @@
         when 'higher_is_better' then -({{ value }})
     end
 {%- endmacro %}
+
+{# A short label of an indicator for a sentence: the pollutant's formula for air quality
+   (NO2, PM2.5, PM10), the indicator's name otherwise. #}
+{% macro indicator_short_label(pollutant, indicator_name) -%}
+    case {{ pollutant }}
+        when 'pm25' then 'PM2.5'
+        when 'pm10' then 'PM10'
+        when 'no2' then 'NO2'
+        else {{ indicator_name }}
+    end
+{%- endmacro %}
+
+{# A signed whole percentage for a sentence: -15%, +3%. #}
+{% macro signed_percent_text(expression) -%}
+    case when {{ expression }} > 0 then '+' else '' end
+    || cast(cast(round({{ expression }}, 0) as integer) as varchar) || '%'
+{%- endmacro %}

@@ -23,8 +23,14 @@ class BenchmarkLookupError(CitypeersError):
     """A city or indicator that the warehouse does not know, or a warehouse not built yet."""
 
 
-def open_serving(database: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the serving warehouse, or a clear error when there is none yet."""
+BENCHMARKING_MARTS = ("dim_city", "dim_indicator", "fct_city_peers", "fct_learning_opportunities")
+
+
+def open_serving(
+    database: Path | None = None, required: Sequence[str] = BENCHMARKING_MARTS
+) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the serving warehouse, or a clear error when there is none yet or
+    it lacks one of the `required` marts (built by an older version)."""
     database = database or paths.serving_db()
     if not database.exists():
         raise BenchmarkLookupError(
@@ -33,12 +39,12 @@ def open_serving(database: Path | None = None) -> duckdb.DuckDBPyConnection:
         )
     con = duckdb.connect(str(database), read_only=True)
     present = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-    missing = {"dim_city", "dim_indicator", "fct_city_peers", "fct_learning_opportunities"} - present
+    missing = set(required) - present
     if missing:
         con.close()
         raise BenchmarkLookupError(
-            f"the serving warehouse {database} has no {', '.join(sorted(missing))}: it was built before the "
-            f"benchmarking marts existed; run `citypeers build` again"
+            f"the serving warehouse {database} has no {', '.join(sorted(missing))}: it was built before these "
+            f"marts existed; run `citypeers build` again"
         )
     return con
 

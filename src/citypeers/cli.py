@@ -81,6 +81,18 @@ def _learn(args: argparse.Namespace) -> None:
     print(learn_report(args.city, args.indicator))
 
 
+def _practices(args: argparse.Namespace) -> None:
+    from citypeers.practice_reports import practices_report
+
+    print(practices_report(args.city, args.domain))
+
+
+def _impact(args: argparse.Namespace) -> None:
+    from citypeers.practice_reports import impact_report
+
+    print(impact_report(args.practice_id, args.indicator))
+
+
 def _check_dashboards(args: argparse.Namespace) -> None:
     import os
 
@@ -175,6 +187,18 @@ def parser() -> argparse.ArgumentParser:
     learn.add_argument("city", help="city id or name, case-insensitive")
     learn.add_argument("indicator", help="indicator code or name, e.g. pm25_annual_mean")
     learn.set_defaults(run=_learn)
+
+    practices = commands.add_parser(
+        "practices", help="what cities did (the practices registry) and the estimated effects (read-only)")
+    practices.add_argument("city", nargs="?", help="city id or name (default: every city)")
+    practices.add_argument("--domain", help="only this domain, e.g. air_quality")
+    practices.set_defaults(run=_practices)
+
+    impact = commands.add_parser(
+        "impact", help="one practice's effect: the city against its synthetic control, donors, placebos, grade")
+    impact.add_argument("practice_id")
+    impact.add_argument("--indicator", help="only this targeted indicator code")
+    impact.set_defaults(run=_impact)
 
     check = commands.add_parser(
         "check-dashboards", help="open every Superset dashboard in headless Chromium; fail unless all show data")

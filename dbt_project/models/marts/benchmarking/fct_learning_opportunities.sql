@@ -6,6 +6,9 @@
 -- the most similar first. "Improved fastest": the peer's Theil-Sen trend (valid years up to that
 -- year, at least 3) moves in the better direction (> 0); the fastest first. A peer that is
 -- getting worse, or has fewer than 3 valid years, is never offered as a fast improver.
+-- Every row carries what the peer did: its practices that target the indicator or sit in the
+-- indicator's domain (dim_practice), each with its estimated effect on this indicator and the
+-- evidence grade where one was estimated (fct_practice_impact), also appended to the reason.
 
 with
 
@@ -24,6 +27,68 @@ peers as (
 indicators as (
 
     select * from {{ ref('dim_indicator') }}
+
+),
+
+practices as (
+
+    select * from {{ ref('dim_practice') }}
+
+),
+
+practice_impacts as (
+
+    select * from {{ ref('fct_practice_impact') }}
+
+),
+
+practice_indicators as (
+
+    select * from {{ ref('stg_practices__practice_indicators') }}
+
+),
+
+-- Each peer city's practices relevant to an indicator: targeting it, or in its domain.
+peer_practices as (
+
+    select
+        practices.city_id,
+        indicators.indicator_code,
+        practices.practice_id,
+        practices.category_name || ' since ' || substring(cast(practices.start_date as varchar), 1, 7)
+        || coalesce(', ' || practice_impacts.effect_summary, '') as practice_text,
+        case practice_impacts.evidence_grade
+            when 'strong' then 4 when 'moderate' then 3 when 'weak' then 2 when 'insufficient' then 1 else 0
+        end as grade_rank,
+        practice_impacts.evidence_grade
+
+    from practices
+    cross join indicators
+    left join practice_indicators
+        on
+            practices.practice_id = practice_indicators.practice_id
+            and indicators.indicator_code = practice_indicators.indicator_code
+    left join practice_impacts
+        on
+            practices.practice_id = practice_impacts.practice_id
+            and indicators.indicator_code = practice_impacts.indicator_code
+    where practice_indicators.practice_id is not null or practices.domain = indicators.domain
+
+),
+
+peer_practice_lists as (
+
+    select
+        city_id,
+        indicator_code,
+        count(*) as practice_count,
+        max(grade_rank) as best_grade_rank,
+        {{ ordered_string_agg('practice_text', 'grade_rank desc, practice_id', '; ') }} as practices_text
+
+    from peer_practices
+    group by
+        city_id,
+        indicator_code
 
 ),
 
@@ -102,7 +167,7 @@ does_better as (
         ) as opportunity_rank,
         peer_city_name || ' (similar: ' || similar_on || ') has ' || {{ value_text('peer_value') }} || ' '
         || unit_label || ' against your ' || {{ value_text('city_value') }} || ' in '
-        || cast(year as varchar) as reason
+        || cast(year as varchar) as opportunity_reason
 
     from candidates
     where peer_is_valid and peer_does_better
@@ -132,20 +197,40 @@ improved_fastest as (
             end,
             'fewer than 3 valid years'
         )
-        || ')' as reason
+        || ')' as opportunity_reason
 
     from candidates
     where peer_trend_improvement_per_year > 0
 
 ),
 
-opportunities as (
+ranked_opportunities as (
 
     select * from does_better
     where opportunity_rank <= 3
     union all
     select * from improved_fastest
     where opportunity_rank <= 3
+
+),
+
+opportunities as (
+
+    select
+        ranked_opportunities.*,
+        ranked_opportunities.opportunity_reason
+        || coalesce('; ' || peer_practice_lists.practices_text, '') as reason,
+        peer_practice_lists.practices_text as peer_practices,
+        coalesce(peer_practice_lists.practice_count, 0) as peer_practice_count,
+        case peer_practice_lists.best_grade_rank
+            when 4 then 'strong' when 3 then 'moderate' when 2 then 'weak' when 1 then 'insufficient'
+        end as peer_best_evidence_grade
+
+    from ranked_opportunities
+    left join peer_practice_lists
+        on
+            ranked_opportunities.peer_city_id = peer_practice_lists.city_id
+            and ranked_opportunities.indicator_code = peer_practice_lists.indicator_code
 
 )
 
@@ -168,6 +253,9 @@ select
     cast(city_trend_slope_per_year as {{ type_double() }}) as city_trend_slope_per_year,
     cast(peer_trend_slope_per_year as {{ type_double() }}) as peer_trend_slope_per_year,
     cast(peer_trend_point_count as integer) as peer_trend_point_count,
-    cast(reason as varchar) as reason
+    cast(reason as varchar) as reason,
+    cast(peer_practices as varchar) as peer_practices,
+    cast(peer_practice_count as integer) as peer_practice_count,
+    cast(peer_best_evidence_grade as varchar) as peer_best_evidence_grade
 
 from opportunities
