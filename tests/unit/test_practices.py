@@ -327,3 +327,16 @@ def test_the_demo_writer_lists_only_the_generated_cities(tmp_path):
     assert demo_practices.write(tmp_path, [{"city_id": "barcelona"}, {"city_id": "madrid"}])["practices_entries"] == 1
     listed = yaml.safe_load((tmp_path / "practices" / "practices.yml").read_text(encoding="utf-8"))["practices"]
     assert [entry["city"] for entry in listed] == ["barcelona"] and listed[0]["demo"] is True
+
+
+def test_an_optional_csv_demo_column_marks_demo_entries_and_a_wrong_value_is_quarantined(tmp_path):
+    path = tmp_path / "p.csv"
+    row = "{},madrid,T,,noise_barriers,noise_lden55_share,2020-01-01,,zone,,,,{}"
+    path.write_text("\n".join([HEADER + ",demo", row.format("a", "true"), row.format("b", ""),
+                               row.format("c", "maybe")]) + "\n", encoding="utf-8")
+    rows = practices.parse(duckdb.connect(), [landed_file(path, str(path))],
+                           Feed("p", "practices", str(path), "@yearly"), Interval.of(*YEAR_2025)).df()
+    by_id = rows.set_index("practice_id")
+    assert by_id["is_demo"].to_dict() == {"a": True, "b": False, "c": False}
+    assert by_id.loc[["a", "b"], "parse_error"].isna().all()
+    assert by_id.loc["c", "parse_error"] == "demo 'maybe' is not true or false"
