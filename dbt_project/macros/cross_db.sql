@@ -54,3 +54,21 @@
 {% macro default__days_in_month(month_start_expression) -%}
     cast(extract(day from {{ dbt.last_day(month_start_expression, 'month') }}) as integer)
 {%- endmacro %}
+
+
+{#
+  One row per element of a delimited text column, as a select-list expression (a set-returning
+  function). The default is Postgres's form; warehouses that unnest in FROM (BigQuery's UNNEST,
+  Snowflake's LATERAL FLATTEN) need a variant of their own.
+#}
+{% macro split_to_rows(expression, delimiter) -%}
+    {{ return(adapter.dispatch('split_to_rows', 'citypeers')(expression, delimiter)) }}
+{%- endmacro %}
+
+{% macro default__split_to_rows(expression, delimiter) -%}
+    unnest(string_to_array({{ expression }}, '{{ delimiter }}'))
+{%- endmacro %}
+
+{% macro duckdb__split_to_rows(expression, delimiter) -%}
+    unnest(string_split({{ expression }}, '{{ delimiter }}'))
+{%- endmacro %}

@@ -17,9 +17,10 @@ import yaml
 from citypeers import paths
 from citypeers.errors import ConfigError
 
-# Each source's parsed table: "air" (hourly readings, feeds.PARSED_AIR_COLUMNS) or "indicator"
-# (annual city figures, feeds.PARSED_INDICATOR_COLUMNS). One name per source across feed module,
-# DAG, dbt staging folder, Asset and expectation suite.
+# Each source's parsed table: "air" (hourly readings, feeds.PARSED_AIR_COLUMNS), "indicator"
+# (annual city figures, feeds.PARSED_INDICATOR_COLUMNS) or "practice" (a registry of what cities
+# did, feeds.PARSED_PRACTICE_COLUMNS). One name per source across feed module, DAG, dbt staging
+# folder, Asset and expectation suite.
 SOURCE_KINDS = {
     "eea_air": "air",
     "openaq_air": "air",
@@ -28,6 +29,7 @@ SOURCE_KINDS = {
     "gbfs": "indicator",
     "sdmx_csv": "indicator",
     "wide_table": "indicator",
+    "practices": "practice",
 }
 SOURCES = tuple(SOURCE_KINDS)
 _FEED_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -50,7 +52,7 @@ class Feed:
 
     @property
     def kind(self) -> str:
-        """The source's parsed table: "air" or "indicator"."""
+        """The source's parsed table: "air", "indicator" or "practice"."""
         return SOURCE_KINDS[self.source]
 
     def city_for_station(self, station_id: str) -> str | None:

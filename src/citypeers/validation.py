@@ -3,6 +3,8 @@
 Each expectation in a suite JSON carries `meta.on_failure`:
 - `quarantine`: rows that fail it are set aside with the reason; the rest go on;
 - `fail` (the default): the data broke its contract; the caller publishes nothing.
+A `quarantine` expectation may say its reason in words (`meta.quarantine_reason`, e.g. "duplicate
+practice_id ..."); otherwise the reason is the expectation and its column.
 
 GX validates pandas DataFrames read by DuckDB (GX's SQL datasource on DuckDB is broken, see
 STACK.md). GX is imported inside functions so that importing this module stays cheap.
@@ -33,6 +35,7 @@ class FailedExpectation:
     unexpected_count: int
     examples: list[Any]
     row_indexes: list[int] = field(default_factory=list, repr=False)
+    quarantine_reason: str | None = None
 
     def describe(self) -> str:
         where = f"column '{self.column}'" if self.column else "the table"
@@ -58,7 +61,8 @@ class ValidationOutcome:
         for failure in self.failures:
             if failure.on_failure != "quarantine":
                 continue
-            label = f"{failure.expectation}({failure.column})" if failure.column else failure.expectation
+            label = failure.quarantine_reason or (
+                f"{failure.expectation}({failure.column})" if failure.column else failure.expectation)
             for index in failure.row_indexes:
                 reasons.setdefault(index, []).append(label)
         return {index: "; ".join(labels) for index, labels in reasons.items()}
@@ -131,6 +135,7 @@ def _add_failure(failures: dict[tuple[str, str], FailedExpectation], suite_name:
     failure = failures.setdefault(key, FailedExpectation(
         suite=suite_name, expectation=config.type, column=column,
         on_failure=(config.meta or {}).get("on_failure", "fail"), unexpected_count=0, examples=[],
+        quarantine_reason=(config.meta or {}).get("quarantine_reason"),
     ))
     failure.unexpected_count += int(details.get("unexpected_count") or 0)
     examples = details.get("partial_unexpected_list") or [details.get("observed_value")]

@@ -425,3 +425,13 @@ def test_marts_pass_their_great_expectations_suites(built_warehouse):
         summary = validate_marts()
     assert summary["fct_city_indicator_annual"] == 3 + 4  # pm25: madrid 2023, tokyo 2023 and 2024; 4 others
     assert summary["dim_city"] == 36
+
+
+def test_a_home_without_practices_builds_with_empty_practice_staging(built_warehouse):
+    """No practices feed has run here: the zero-row _schema.parquet keeps the source readable."""
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        practices, practice_indicators, categories = (
+            con.execute(f"select count(*) from {model}").fetchone()[0]
+            for model in ("stg_practices__practices", "stg_practices__practice_indicators", "practice_categories"))
+    assert (practices, practice_indicators) == (0, 0)
+    assert categories >= 15

@@ -60,6 +60,7 @@ def test_one_ingest_dag_per_feed_and_the_transform(dag_bag):
         "ingest__sdmx_csv__demo_noise",
         "ingest__indicator_template__demo_city_template",
         "ingest__wide_table__demo_waste",
+        "ingest__practices__demo_practices",
         "transform__warehouse",
     }
 

@@ -15,7 +15,8 @@ the demo plants in that city (`demo_gap`), so the dashboards show flagged values
 
 The demo practices of `planted_practices.py` change the data on purpose too: from a practice's
 start day on, its city's readings of its pollutant are multiplied by `1 + planted_effect` (for
-example NO₂ -15% in Barcelona from 2025), so the impact estimates have a known truth to recover.
+example NO₂ -15% in Barcelona from 2025), so the impact estimates have a known truth to recover;
+the demo practices feed (`practices/practices.yml`) lists them, marked as demo entries.
 
 Everywhere else ~2% of station-days and ~2% of hours are missing and 0.5% of EEA hours are
 flagged invalid, so almost every station-year passes. Values follow a seasonal cycle (winter
@@ -40,6 +41,7 @@ from citypeers import paths
 from citypeers.demo import gbfs as demo_gbfs
 from citypeers.demo import gtfs as demo_gtfs
 from citypeers.demo import indicator_template as demo_indicator_template
+from citypeers.demo import practices as demo_practices
 from citypeers.demo import sdmx_csv as demo_sdmx_csv
 from citypeers.demo import wide_table as demo_wide_table
 from citypeers.demo.planted_practices import planted_air_effects
@@ -466,6 +468,7 @@ def generate(
         summary.update(demo_sdmx_csv.write(root, city_rows, years, seed))
         summary.update(demo_indicator_template.write(root, city_rows, years, seed))
         summary.update(demo_wide_table.write(root, city_rows, years, seed))
+        summary.update(demo_practices.write(root, city_rows))
     finally:
         con.close()
     summary["bytes"] = _size(root)

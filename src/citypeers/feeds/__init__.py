@@ -200,7 +200,7 @@ def empty_indicator_rows_sql() -> str:
     return f"SELECT {', '.join(columns)} LIMIT 0"
 
 
-def _city_keys_sql(feed: Feed) -> str:
+def city_keys_sql(feed: Feed) -> str:
     """The feed's city-key mapping, plus every city id and city name mapping to itself."""
     from citypeers.registry import city_names
 
@@ -256,7 +256,7 @@ def finish_indicator_rows(
                           IS NULL THEN {unmapped} END
             ), '') AS parse_error
         FROM {rows_table} AS source_rows
-        LEFT JOIN {_city_keys_sql(feed)}
+        LEFT JOIN {city_keys_sql(feed)}
             ON lower(trim(source_rows.city_key)) = city_keys.city_key
         LEFT JOIN {units.indicator_factor_table_sql(pairs)}
             ON source_rows.indicator_code IS NOT DISTINCT FROM indicator_factors.indicator_code
@@ -268,3 +268,26 @@ def finish_indicator_rows(
     FROM checked
     ORDER BY city_id, indicator_code, year, payload_sha256, source_row
     """)
+
+# --- Practices: a registry of what cities did (source `practices`), one schema ---
+
+# The "Parsed practices" table without source, feed_id and period (the caller adds them).
+PARSED_PRACTICE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("practice_id", "VARCHAR"),
+    ("city_id", "VARCHAR"),
+    ("city_key", "VARCHAR"),
+    ("title", "VARCHAR"),
+    ("domain", "VARCHAR"),
+    ("category", "VARCHAR"),
+    ("indicator_codes", "VARCHAR"),
+    ("start_date", "DATE"),
+    ("end_date", "DATE"),
+    ("scope", "VARCHAR"),
+    ("description", "VARCHAR"),
+    ("source_url", "VARCHAR"),
+    ("contact", "VARCHAR"),
+    ("is_demo", "BOOLEAN"),
+    ("payload_sha256", "VARCHAR"),
+    ("source_row", "BIGINT"),
+    ("parse_error", "VARCHAR"),
+)
