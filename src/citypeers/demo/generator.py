@@ -33,7 +33,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -48,6 +48,9 @@ from citypeers.demo.planted_practices import planted_air_effects
 from citypeers.errors import ConfigError
 from citypeers.feeds import sql_literal
 from citypeers.units import conversion_factor
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 AIR_LEVELS = Path(__file__).with_name("air_levels.csv")
 GAP_SCENARIOS = (
@@ -172,9 +175,14 @@ def _planted_effects_sql() -> str:
 
 
 def _build_readings(
-    con: duckdb.DuckDBPyConnection, stations: list[dict], years: tuple[int, ...], seed: int
+    con: duckdb.DuckDBPyConnection,
+    stations: list[dict],
+    years: tuple[int, ...],
+    seed: int,
+    pollutants: tuple[str, ...] | None = None,
 ) -> None:
-    """Every station-pollutant-hour that exists, with its value in µg/m³ and its validity.
+    """Every station-pollutant-hour that exists, with its value in µg/m³ and its validity
+    (only `pollutants` when given: the values of one pollutant do not depend on the others).
 
     Local time, day-level draws and the diurnal shape are computed once per time zone-hour,
     station-day and pollutant-hour and joined in: converting 6 million timestamps with ICU, or
@@ -223,6 +231,9 @@ def _build_readings(
             AND local_date BETWEEN make_date(year, 6, 1) AND make_date(year, 9, 8) AS is_flagged_invalid
     FROM days
     """)
+    pollutant_filter = (
+        f" AND p.pollutant IN ({', '.join(sql_literal(p) for p in pollutants)})" if pollutants else ""
+    )
     con.execute(f"""
     CREATE TABLE demo_readings AS
     WITH pollutants AS (
@@ -243,7 +254,7 @@ def _build_readings(
         JOIN demo_clock_hours AS h USING (clock)
         JOIN demo_station_days AS d ON d.station_id = s.station_id AND d.local_date = h.local_time::DATE
         CROSS JOIN pollutants AS p
-        WHERE NOT d.is_missing
+        WHERE NOT d.is_missing{pollutant_filter}
     )
     SELECT
         located.city_id, city_number, source, station_number, station_id, location_id, iso2, located.pollutant, year,
@@ -474,3 +485,55 @@ def generate(
     summary["bytes"] = _size(root)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
+
+
+def demo_city_month_means(
+    *,
+    years: tuple[int, ...] = (2023, 2024, 2025),
+    seed: int = 37,
+    cities: list[str] | None = None,
+    pollutants: tuple[str, ...] | None = None,
+    stations_per_city: int = 2,
+) -> pd.DataFrame:
+    """City-month means of the demo readings, computed in memory (no files written): the series
+    the impact estimator sees, for seeded tests without running the pipeline.
+
+    A simplified twin of `fct_city_indicator_monthly`: a station-day counts with >= 18 valid hours;
+    a station-month meets the rule with >= 75% of the month's days counting; the city-month is the
+    mean of the station-month means that meet it (`is_valid`), else the mean of all station-months
+    (`is_valid` false). Returns city_id, pollutant, period_start (first day of the month), value
+    (µg/m³), is_valid.
+    """
+    years = tuple(sorted(set(years)))
+    stations = _stations(cities, stations_per_city)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        _build_readings(con, stations, years, seed, pollutants)
+        return con.sql(f"""
+        WITH station_days AS (
+            SELECT city_id, station_id, pollutant, date_trunc('month', local_time)::DATE AS period_start,
+                local_time::DATE AS local_date,
+                avg(value_ug_m3) FILTER (WHERE NOT is_flagged_invalid) AS day_mean,
+                count(*) FILTER (WHERE NOT is_flagged_invalid) >= 18 AS is_valid_day
+            FROM demo_readings
+            GROUP BY ALL
+        ),
+        station_months AS (
+            SELECT city_id, station_id, pollutant, period_start,
+                avg(day_mean) FILTER (WHERE is_valid_day) AS month_mean,
+                count(*) FILTER (WHERE is_valid_day) >= 0.75 * day(last_day(period_start)) AS meets_rule
+            FROM station_days
+            GROUP BY city_id, station_id, pollutant, period_start
+        )
+        SELECT city_id, pollutant, period_start,
+            coalesce(avg(month_mean) FILTER (WHERE meets_rule), avg(month_mean)) AS value,
+            coalesce(bool_or(meets_rule), false) AS is_valid
+        FROM station_months
+        WHERE year(period_start) BETWEEN {years[0]} AND {years[-1]}
+        GROUP BY ALL
+        ORDER BY ALL
+        """).df()
+    finally:
+        con.close()
