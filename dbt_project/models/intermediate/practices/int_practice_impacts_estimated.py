@@ -28,7 +28,7 @@ ESTIMATE_COLUMNS = {
     "grade_reason": "string", "effect_pct_by_post_year": "string",
     "period_start": "datetime64[us]", "actual_value": "float64", "synthetic_value": "float64",
     "is_post": "boolean", "donor_city_id": "string", "donor_weight": "float64", "placebo_ratio": "float64",
-    "is_eligible": "boolean", "exclusion_reason": "string",
+    "is_eligible": "boolean", "exclusion_reason": "string", "left_out_reason": "string",
 }  # fmt: skip
 
 
@@ -47,6 +47,15 @@ def _panels(dbt) -> dict[str, pd.DataFrame]:
         "value": annual["value"], "is_valid": annual["is_valid"].fillna(False).astype(bool),
     })
     return {"month": monthly, "year": annual}
+
+
+def _donor_weight(estimate, donor) -> float | None:
+    """The donor's weight in the fit: 0 for a donor used with (almost) no weight; None when no fit
+    was made (insufficient) or the donor was not in it (not eligible, or left out for its data)."""
+    used = donor.is_eligible and donor.donor_city_id not in estimate.dropped_donors
+    if estimate.effect is None or not used:
+        return None
+    return estimate.donor_weights.get(donor.donor_city_id, 0.0)
 
 
 def _estimate_rows(target, estimate, donor_pool: pd.DataFrame) -> list[dict]:
@@ -71,9 +80,10 @@ def _estimate_rows(target, estimate, donor_pool: pd.DataFrame) -> list[dict]:
     for donor in donor_pool.itertuples(index=False):
         rows.append({
             "row_kind": "donor", "donor_city_id": donor.donor_city_id,
-            "donor_weight": estimate.donor_weights.get(donor.donor_city_id, 0.0 if donor.is_eligible else None),
+            "donor_weight": _donor_weight(estimate, donor),
             "placebo_ratio": estimate.placebo_ratios.get(donor.donor_city_id),
             "is_eligible": bool(donor.is_eligible), "exclusion_reason": donor.exclusion_reason,
+            "left_out_reason": estimate.dropped_donors.get(donor.donor_city_id),
         })
     common = {"practice_id": target.practice_id, "indicator_code": target.indicator_code,
               "city_id": target.city_id, "start_date": pd.Timestamp(target.start_date)}

@@ -34,6 +34,7 @@ select
     cast(pools.is_in_peer_group as boolean) as is_in_peer_group,
     cast(donors.is_eligible as boolean) as is_eligible,
     cast(donors.exclusion_reason as varchar) as exclusion_reason,
+    cast(donors.left_out_reason as varchar) as left_out_reason,
     cast(donors.donor_weight as {{ type_double() }}) as donor_weight,
     cast(donors.placebo_ratio as {{ type_double() }}) as placebo_ratio
 
