@@ -14,6 +14,7 @@ citypeers demo is ready.
                http://127.0.0.1:${port}/superset/dashboard/city-map/
                http://127.0.0.1:${port}/superset/dashboard/data-health/
                http://127.0.0.1:${port}/superset/dashboard/air-quality-who/
+               http://127.0.0.1:${port}/superset/dashboard/what-worked-where/
   Superset     http://127.0.0.1:${port}/   read-only city official: user official, password in ${home}/superset/official_password
                admin: user admin, password in ${home}/superset/admin_password (only you can read either file)
   Warehouse    ${home}/warehouse/citypeers.duckdb   (open read-only: duckdb.connect(path, read_only=True))

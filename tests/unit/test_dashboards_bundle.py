@@ -58,6 +58,38 @@ def test_a_physical_dataset_has_the_columns_of_its_dbt_contract(path):
     assert physical == expected
 
 
+def marts_read_by(sql: str) -> dict[str, str]:
+    """alias -> contracted mart for each table a virtual dataset's SQL reads (CTEs left out)."""
+    sql = re.sub(r"--[^\n]*", "", sql)
+    ctes = set(re.findall(r"(\w+)\s+as\s*\(", sql, re.IGNORECASE))
+    return {alias or table: table
+            for table, alias in re.findall(r"\b(?:from|join)\s+(\w+)(?:\s+as\s+(\w+))?", sql, re.IGNORECASE)
+            if table not in ctes}
+
+
+@pytest.mark.parametrize("path", [path for path, dataset in DATASETS.items() if dataset["sql"]])
+def test_a_virtual_dataset_reads_contracted_marts_by_their_contracted_columns(path):
+    """The marts' contracts are the only interface a dataset may rely on: every table it reads is a
+    contracted mart, every alias.column it names is in that contract (with the contract's type where
+    the dataset lists the column), and an alias.* brings every contracted column into the dataset."""
+    dataset = DATASETS[path]
+    contracts = dbt_contracts()
+    marts = marts_read_by(dataset["sql"])
+    assert set(marts.values()) - set(contracts) == set(), "reads tables that are not contracted marts"
+    listed = {column["column_name"]: column["type"] for column in dataset["columns"]}
+    sql = re.sub(r"--[^\n]*", "", dataset["sql"])
+    for alias, name in set(re.findall(r"\b([a-z_]\w*)\.(\w+|\*)", sql)):
+        if alias not in marts:
+            continue
+        contract = {column["name"]: DBT_TYPES[column["data_type"]] for column in contracts[marts[alias]]["columns"]}
+        wanted = contract if name == "*" else {name: contract.get(name)}
+        assert None not in wanted.values(), f"{alias}.{name}: no such column in {marts[alias]}'s contract"
+        if name == "*":
+            assert {column: listed.get(column) for column in wanted} == wanted, f"{alias}.* in {marts[alias]}"
+        elif name in listed:
+            assert listed[name] == wanted[name], f"{alias}.{name}"
+
+
 def dataset_of(chart: dict) -> dict:
     assert chart["dataset_uuid"] in DATASETS_BY_UUID, f"{chart['slice_name']}: unknown dataset"
     return DATASETS_BY_UUID[chart["dataset_uuid"]]
@@ -116,6 +148,41 @@ def test_a_dashboard_links_charts_and_filters_that_exist(path):
         default = native_filter["defaultDataMask"]["filterState"].get("value")
         if default:
             assert native_filter["defaultDataMask"]["extraFormData"]["filters"][0]["val"] == default
+
+
+@pytest.mark.parametrize("path", sorted(DASHBOARDS))
+def test_a_native_filter_reaches_every_chart_in_its_scope(path):
+    """Superset leaves a filter out of a chart whose dataset has no column of that name, without a
+    word on the chart: the chart then shows every row while the filter bar says otherwise. So a chart
+    in a filter's scope must have the column, or the filter must exclude it."""
+    dashboard = DASHBOARDS[path]
+    charts = {node["meta"]["chartId"]: CHARTS_BY_UUID[node["meta"]["uuid"]]
+              for node in dashboard["position"].values() if isinstance(node, dict) and node["type"] == "CHART"}
+    for native_filter in dashboard["metadata"]["native_filter_configuration"]:
+        [target] = native_filter["targets"]
+        name = target["column"]["name"]
+        missed = [chart["slice_name"] for chart_id, chart in charts.items()
+                  if chart_id not in native_filter["scope"]["excluded"]
+                  and name not in {column["column_name"] for column in dataset_of(chart)["columns"]}]
+        assert missed == [], f"filter {native_filter['name']} ({name}) does not reach {missed}"
+
+
+def test_what_worked_where_opens_on_the_demo_low_emission_zone():
+    """The Practice filter selects 'practice id (indicator code)' (the datasets' practice_indicator),
+    and its default is the demo's Barcelona low-emission zone on the indicator it targets."""
+    from citypeers.demo.planted_practices import DEMO_PRACTICES
+
+    [dashboard] = [d for d in DASHBOARDS.values() if d["slug"] == "what-worked-where"]
+    [practice_filter] = [f for f in dashboard["metadata"]["native_filter_configuration"] if f["name"] == "Practice"]
+    [lez] = [p for p in DEMO_PRACTICES if p.practice_id == "demo-bcn-lez-2025"]
+    default = practice_filter["defaultDataMask"]["filterState"]["value"]
+    assert default == [f"{lez.practice_id} ({lez.indicator_codes[0]})"]
+    assert practice_filter["controlValues"]["enableEmptyFilter"] is True  # the series' metrics need one practice
+    [target] = practice_filter["targets"]
+    for dataset in DATASETS.values():
+        if dataset["table_name"].startswith("fct_practice_impact"):
+            [column] = [c for c in dataset["columns"] if c["column_name"] == target["column"]["name"]]
+            assert column["expression"] == "practice_id || ' (' || indicator_code || ')'"
 
 
 def test_every_chart_is_on_a_dashboard():
