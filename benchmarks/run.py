@@ -47,8 +47,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from benchmarks.tiers import GTFS_FEED, TIERS, Tier, domain_feed_ids, write_tier  # noqa: E402
 from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same feeds, same server)
     BIN,
-    E2E_CITIES,
     E2E_YEARS,
+    TIER_S_CITIES,
     environment,
     feeds_file_with_port,
     free_port,
@@ -193,8 +193,8 @@ def prepare_tier(name: str, home: Path, bench: Bench) -> AirFeed:
     """Write the tier's feeds below home (and point bench.env at them)."""
     cli = str(BIN / "citypeers")
     if name == "S":
-        print(f"tier S: the demo slice, {len(E2E_CITIES)} cities x {len(E2E_YEARS)} years", flush=True)
-        bench.step("demo feeds", [cli, "demo-data", "--cities", *E2E_CITIES, "--years", *E2E_YEARS])
+        print(f"tier S: the demo slice, {len(TIER_S_CITIES)} cities x {len(E2E_YEARS)} years", flush=True)
+        bench.step("demo feeds", [cli, "demo-data", "--cities", *TIER_S_CITIES, "--years", *E2E_YEARS])
         return AirFeed("demo_europe", home / "feeds" / "demo" / "eea_air", tuple(int(y) for y in E2E_YEARS))
     tier = TIERS[name]
     layout = {"csv": "EEA e-Reporting CSV", "parquet": "EEA Air Quality Download Service Parquet"}[tier.air_format]

@@ -12,8 +12,11 @@ from pathlib import Path
 from citypeers import paths
 from citypeers.runtime_env import stack_environment
 
-# A small but real slice of the demo: Spanish cities through EEA files, Asian ones through the API.
-E2E_CITIES = ["madrid", "barcelona", "valencia", "seoul", "delhi", "tokyo"]
+# A small but real slice of the demo: European cities through EEA files, Asian ones through the API.
+# The benchmark's tier S is the first six. Rome, Paris and Berlin are in Barcelona's peer group, so its
+# demo low-emission zone has enough donors with data for a synthetic control (at least 5).
+TIER_S_CITIES = ["madrid", "barcelona", "valencia", "seoul", "delhi", "tokyo"]
+E2E_CITIES = [*TIER_S_CITIES, "rome", "paris", "berlin"]
 E2E_YEARS = ["2023", "2024", "2025"]
 UNTIL = "2026-01-01"
 BIN = Path(sys.executable).parent

@@ -1,10 +1,11 @@
 """End to end: the demo's practices feed and the practice marts, in the shared published home
-(the 6-city slice, run under Airflow like every other feed).
+(the 9-city slice, run under Airflow like every other feed).
 
-The slice holds too few cities for a synthetic control (Barcelona has at most 5 candidate donors),
-so these tests protect the wiring and the honesty rules (a grade and its reason everywhere, no
-number when the evidence is insufficient); the recovery of the planted effects on the demo's 36
-cities is tested on the estimator (tests/integration/test_impact_recovery.py).
+The slice holds Barcelona and a few cities of its peer group (Rome, Paris, Berlin, Madrid, Seoul,
+Tokyo), enough donors for a synthetic control of its demo low-emission zone; these tests protect the
+wiring and the honesty rules (a grade and its reason everywhere, no number without evidence). How
+well the planted effects are recovered, and how often a null practice is graded moderate or strong,
+is measured on the demo's 36 cities over many seeds (tests/integration/test_impact_recovery.py).
 """
 
 from __future__ import annotations

@@ -254,6 +254,7 @@ select
     cast(peer_trend_slope_per_year as {{ type_double() }}) as peer_trend_slope_per_year,
     cast(peer_trend_point_count as integer) as peer_trend_point_count,
     cast(reason as varchar) as reason,
+    cast(opportunity_reason as varchar) as comparison_reason,
     cast(peer_practices as varchar) as peer_practices,
     cast(peer_practice_count as integer) as peer_practice_count,
     cast(peer_best_evidence_grade as varchar) as peer_best_evidence_grade
