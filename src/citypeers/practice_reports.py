@@ -107,7 +107,7 @@ def impact_report(practice_id: str, indicator: str | None = None, database: Path
                 select donor_city_name, donor_city_id, donor_weight, placebo_ratio,
                        case when is_similar_city and is_in_peer_group then 'similar city, peer group'
                             when is_similar_city then 'similar city' else 'peer group' end,
-                       coalesce(exclusion_reason, '')
+                       coalesce(exclusion_reason, left_out_reason, '')
                 from fct_practice_impact_donors where practice_id = ? and indicator_code = ?
                 order by donor_weight desc nulls last, placebo_ratio desc nulls last, donor_city_id
                 """,
