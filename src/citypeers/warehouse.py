@@ -31,6 +31,8 @@ MART_SUITES = (
     "marts__fct_city_context_annual",
     "marts__fct_city_peers",
     "marts__fct_city_benchmark",
+    "marts__fct_city_indicator_monthly",
+    "marts__fct_practice_impact",
 )
 
 
