@@ -167,8 +167,11 @@ class GtfsTables:
                 rows[name] = self._load_file(number, name, where, target, extracted.encoding, notices)
         for name in FIGURE_REQUIRED_FILES:
             if rows.get(name) == 0:
+                read = self.con.execute(f"SELECT sum(row_count) FROM {self.counts} WHERE payload = ? AND file = ?",
+                                        [number, name]).fetchone()[0]
                 notices.add(f"{label}/{members[name].filename}", "empty_file", "error",
-                            f"{name} has a header but no rows: nothing to count")
+                            f"{name} has a header but no rows: nothing to count" if not read else
+                            f"none of the {read} rows of {name} could be read (see its other notices)")
         service = [name for name in SERVICE_FILES if name in rows]
         if service and all(rows[name] in (0, None) for name in service):
             notices.add(f"{label}/{members[service[0]].filename}", "empty_file", "error",

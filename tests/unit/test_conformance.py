@@ -1,0 +1,111 @@
+"""The conformance corpus (tests/conformance/<format>/<case>/): small feeds written from the
+standards and the validators' rule descriptions, one case per notice code claimed in
+docs/feed_validation.md, plus valid traps. Each case's expect.yaml says which notices it must
+raise (code, severity, file, row, field) and what happens to the interval: `error` (a FeedError,
+nothing published), `flagged` (figures published with rows left out), `published`."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from citypeers import paths
+from citypeers.errors import FeedError
+from citypeers.feeds import gtfs
+from citypeers.feeds.notices import Notices
+from citypeers.intervals import Interval
+from citypeers.registry import Feed
+from tests.unit.landed import land
+
+CORPUS = paths.REPO_ROOT / "tests" / "conformance"
+CASES = sorted(f"{path.parent.parent.name}/{path.parent.name}" for path in CORPUS.glob("*/*/expect.yaml"))
+YEAR_2024 = Interval.of("2024-01-01", "2025-01-01")
+GTFS_LABEL = "feed.zip"
+
+
+def _expect(case: str) -> dict:
+    return yaml.safe_load((CORPUS / case / "expect.yaml").read_text(encoding="utf-8"))
+
+
+def _gtfs_payload(case: str, expect: dict, folder: Path) -> Path:
+    """The case as a GTFS zip: the valid base feed, less `remove`, with the case's files laid over
+    it (sub-folders kept), optionally nested in a folder or with a byte order mark on every file."""
+    target = folder / GTFS_LABEL
+    folder.mkdir(parents=True, exist_ok=True)
+    case_files = CORPUS / case / "files"
+    if expect.get("payload"):
+        target.write_bytes((case_files / expect["payload"]).read_bytes())
+        return target
+    files = {path.name: path.read_bytes() for path in (CORPUS / "gtfs" / "_base").iterdir()
+             if path.name not in expect.get("remove", [])}
+    if case_files.exists():
+        files.update({path.relative_to(case_files).as_posix(): path.read_bytes()
+                      for path in case_files.rglob("*") if path.is_file()})
+    if expect.get("bom"):
+        files = {name: b"\xef\xbb\xbf" + content for name, content in files.items()}
+    if expect.get("nest"):
+        files = {f"{expect['nest']}/{name}": content for name, content in files.items()}
+    target.write_bytes(gtfs.zip_bytes(files))
+    return target
+
+
+def _run_gtfs(case: str, expect: dict, tmp_path: Path) -> tuple[Notices, dict | None, FeedError | None]:
+    zipped = _gtfs_payload(case, expect, tmp_path / "feeds")
+    feed = Feed(feed_id="conformance", source="gtfs", location=str(zipped), schedule="@yearly", options={},
+                city_id="madrid")
+    landed = land(feed, YEAR_2024, gtfs.fetch(feed, YEAR_2024), tmp_path / "home")
+    found = Notices(feed.feed_id, YEAR_2024.label)
+    try:
+        frame = gtfs.parse(duckdb.connect(), landed, feed, YEAR_2024, notices=found).df()
+    except FeedError as error:
+        return found, None, error
+    return found, {row["indicator_code"]: row for row in frame.to_dict("records")}, None
+
+
+def _where(label: str, file: str) -> str:
+    return f"{label}/{file}" if file else label
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_a_conformance_case_raises_its_notices_with_their_location_and_outcome(case, tmp_path):
+    expect = _expect(case)
+    found, rows, error = _run_gtfs(case, expect, tmp_path)
+    expected = {(n["code"], n["severity"], _where(GTFS_LABEL, n["file"]), n["row"], n["field"])
+                for n in expect["notices"]}
+    got = {(n.code, n.severity, n.file, n.row, n.field) for n in found.found}
+    assert expected <= got, f"missing: {expected - got}; found: {sorted(got, key=str)}"
+    assert all(n.message for n in found.found)
+    if expect.get("exact"):
+        assert got == expected
+    if expect["outcome"] == "error":
+        assert error is not None, f"{case} published: {rows}"
+        first = next(n for n in expect["notices"] if n["severity"] == "error")
+        assert first["code"] in str(error) and _where(GTFS_LABEL, first["file"]) in str(error)
+        return
+    assert error is None, str(error)
+    departures, stops = rows["pt_departures_per_1000"], rows["pt_stops_per_km2"]
+    assert (departures["source_value"], stops["source_value"]) == (
+        expect["figures"]["departures"], expect["figures"]["stops"])
+    flagged = [n for n in found.found if n.severity in ("error", "flagged")]
+    if expect["outcome"] == "flagged":
+        assert flagged and all(row["left_out_share"] > 0 for row in (departures, stops))
+        assert re.search(r"flagged, rows left out: .*rows left out", departures["note"])
+    else:
+        assert flagged == []
+        assert all(row["left_out_share"] is None or math.isnan(row["left_out_share"]) for row in (departures, stops))
+
+
+def test_the_corpus_has_a_case_for_every_notice_code_the_policy_claims():
+    policy = (paths.REPO_ROOT / "docs" / "feed_validation.md").read_text(encoding="utf-8")
+    claimed = set(re.findall(r"^\| (gtfs|gbfs) \| `([a-z_0-9]+)` \| (error|flagged|notice|warning) \|", policy,
+                             flags=re.MULTILINE))
+    covered = {(case.split("/")[0], notice["code"], notice["severity"])
+               for case in CASES for notice in _expect(case)["notices"]}
+    assert claimed, "docs/feed_validation.md lists no notice code"
+    assert claimed - covered == set()
+    assert covered - claimed == set()
