@@ -16,16 +16,17 @@ import yaml
 
 from citypeers import paths
 from citypeers.errors import FeedError
-from citypeers.feeds import gtfs
+from citypeers.feeds import gbfs, gtfs
 from citypeers.feeds.notices import Notices
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
-from tests.unit.landed import land
+from tests.unit.landed import land, landed_file
 
 CORPUS = paths.REPO_ROOT / "tests" / "conformance"
 CASES = sorted(f"{path.parent.parent.name}/{path.parent.name}" for path in CORPUS.glob("*/*/expect.yaml"))
 YEAR_2024 = Interval.of("2024-01-01", "2025-01-01")
 GTFS_LABEL = "feed.zip"
+GBFS_LABEL = "system"
 
 
 def _expect(case: str) -> dict:
@@ -67,6 +68,37 @@ def _run_gtfs(case: str, expect: dict, tmp_path: Path) -> tuple[Notices, dict | 
     return found, {row["indicator_code"]: row for row in frame.to_dict("records")}, None
 
 
+def _run_gbfs(case: str, expect: dict, tmp_path: Path) -> tuple[Notices, dict | None, FeedError | None]:
+    """The case as one snapshot folder: the valid base snapshot, less `remove`, with the case's
+    files laid over it; parsed from its files as the landing zone hands them over."""
+    folder = tmp_path / GBFS_LABEL
+    folder.mkdir()
+    sources = [path for path in (CORPUS / "gbfs" / "_base").iterdir() if path.name not in expect.get("remove", [])]
+    if (CORPUS / case / "files").exists():
+        sources += list((CORPUS / case / "files").iterdir())
+    for path in sources:
+        (folder / path.name).write_bytes(path.read_bytes())
+    feed = Feed(feed_id="conformance", source="gbfs", location=str(folder), schedule="@yearly", options={},
+                city_id="madrid")
+    payloads = [landed_file(path, str(path)) for path in sorted(folder.iterdir())]
+    found = Notices(feed.feed_id, YEAR_2024.label)
+    try:
+        frame = gbfs.parse(duckdb.connect(), payloads, feed, YEAR_2024, notices=found).df()
+    except FeedError as error:
+        return found, None, error
+    return found, {row["indicator_code"]: row for row in frame.to_dict("records")}, None
+
+
+def _figures(case: str, rows: dict) -> tuple[tuple, tuple]:
+    """(found, expected) figures of a published case."""
+    expected = _expect(case)["figures"]
+    if case.startswith("gtfs/"):
+        return ((rows["pt_departures_per_1000"]["source_value"], rows["pt_stops_per_km2"]["source_value"]),
+                (expected["departures"], expected["stops"]))
+    return ((rows["shared_bikes_per_1000"]["source_value"],
+             round(rows["bike_dock_availability_share"]["source_value"], 3)), (expected["bikes"], expected["share"]))
+
+
 def _where(label: str, file: str) -> str:
     return f"{label}/{file}" if file else label
 
@@ -74,9 +106,9 @@ def _where(label: str, file: str) -> str:
 @pytest.mark.parametrize("case", CASES)
 def test_a_conformance_case_raises_its_notices_with_their_location_and_outcome(case, tmp_path):
     expect = _expect(case)
-    found, rows, error = _run_gtfs(case, expect, tmp_path)
-    expected = {(n["code"], n["severity"], _where(GTFS_LABEL, n["file"]), n["row"], n["field"])
-                for n in expect["notices"]}
+    run, label = (_run_gtfs, GTFS_LABEL) if case.startswith("gtfs/") else (_run_gbfs, GBFS_LABEL)
+    found, rows, error = run(case, expect, tmp_path)
+    expected = {(n["code"], n["severity"], _where(label, n["file"]), n["row"], n["field"]) for n in expect["notices"]}
     got = {(n.code, n.severity, n.file, n.row, n.field) for n in found.found}
     assert expected <= got, f"missing: {expected - got}; found: {sorted(got, key=str)}"
     assert all(n.message for n in found.found)
@@ -85,19 +117,20 @@ def test_a_conformance_case_raises_its_notices_with_their_location_and_outcome(c
     if expect["outcome"] == "error":
         assert error is not None, f"{case} published: {rows}"
         first = next(n for n in expect["notices"] if n["severity"] == "error")
-        assert first["code"] in str(error) and _where(GTFS_LABEL, first["file"]) in str(error)
+        assert first["code"] in str(error) and _where(label, first["file"]) in str(error)
+        assert expect.get("message", "") in str(error)
         return
     assert error is None, str(error)
-    departures, stops = rows["pt_departures_per_1000"], rows["pt_stops_per_km2"]
-    assert (departures["source_value"], stops["source_value"]) == (
-        expect["figures"]["departures"], expect["figures"]["stops"])
+    figures, expected_figures = _figures(case, rows)
+    assert figures == expected_figures
     flagged = [n for n in found.found if n.severity in ("error", "flagged")]
     if expect["outcome"] == "flagged":
-        assert flagged and all(row["left_out_share"] > 0 for row in (departures, stops))
-        assert re.search(r"flagged, rows left out: .*rows left out", departures["note"])
+        assert flagged and all(row["left_out_share"] > 0 for row in rows.values())
+        assert all(re.search(r"flagged, rows left out: .*left out|flagged, rows left out: \d+ of", row["note"])
+                   for row in rows.values())
     else:
         assert flagged == []
-        assert all(row["left_out_share"] is None or math.isnan(row["left_out_share"]) for row in (departures, stops))
+        assert all(row["left_out_share"] is None or math.isnan(row["left_out_share"]) for row in rows.values())
 
 
 def test_the_corpus_has_a_case_for_every_notice_code_the_policy_claims():

@@ -29,7 +29,7 @@ from pathlib import Path, PurePosixPath
 import duckdb
 
 from citypeers.feeds import new_table_name, sql_literal
-from citypeers.feeds.notices import Notices
+from citypeers.feeds.notices import NOTICES_PER_CODE, Notices
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -99,8 +99,6 @@ STANDARD_FILES = frozenset({
     "levels.txt", "location_groups.txt", "location_group_stops.txt", "locations.geojson", "booking_rules.txt",
     "translations.txt", "feed_info.txt", "attributions.txt",
 })
-# Notices listed per file and code; the rest are counted in one more notice (all still count as left out).
-NOTICES_PER_CODE = 100
 TIME = "[0-9]{1,3}:[0-5][0-9]:[0-5][0-9]"
 _LONE_LF = re.compile(rb"(?<!\r)\n")
 
@@ -283,21 +281,17 @@ class GtfsTables:
         for check in row_checks(self.tables, self.present):
             self.con.execute(f"INSERT INTO {self.issues} {check}")
         labels = ", ".join(f"({number}, {sql_literal(p.label)})" for number, p in self.payloads.items())
-        rows = self.con.sql(f"""
-            WITH issues AS (
-                SELECT i.*, labels.label || '/' || i.file AS where_file,
-                    row_number() OVER (PARTITION BY i.payload, i.file, i.code ORDER BY i.csv_row) AS nth,
-                    count(*) OVER (PARTITION BY i.payload, i.file, i.code) AS occurrences
-                FROM {self.issues} AS i JOIN (VALUES {labels}) AS labels(payload, label) USING (payload)
-            )
-            SELECT where_file, csv_row, field, code, severity, message FROM issues WHERE nth <= {NOTICES_PER_CODE}
-            UNION ALL
-            SELECT DISTINCT where_file, NULL, NULL, code, severity,
-                (occurrences - {NOTICES_PER_CODE}) || ' more row(s) with this notice, not listed one by one'
-            FROM issues WHERE occurrences > {NOTICES_PER_CODE}
-            ORDER BY 1, 4, 2 NULLS LAST
-        """).fetchall()
-        notices.add_rows(rows)
+        listed = self.con.sql(f"""
+            SELECT labels.label || '/' || i.file AS file, i.csv_row, i.field, i.code, i.severity, i.message,
+                row_number() OVER (PARTITION BY i.payload, i.file, i.code, i.severity ORDER BY i.csv_row) AS nth,
+                count(*) OVER (PARTITION BY i.payload, i.file, i.code, i.severity) AS occurrences
+            FROM {self.issues} AS i JOIN (VALUES {labels}) AS labels(payload, label) USING (payload)
+        """)
+        notices.add_rows(listed.filter(f"nth <= {NOTICES_PER_CODE}").order("file, code, csv_row NULLS LAST")
+                         .select("file, csv_row, field, code, severity, message").fetchall())
+        for file, code, severity, occurrences in listed.filter(f"nth = 1 AND occurrences > {NOTICES_PER_CODE}") \
+                .select("file, code, severity, occurrences").fetchall():
+            notices.add_more(file, code, severity, occurrences - NOTICES_PER_CODE)
 
     def leave_out_flagged_rows(self) -> None:
         """Delete the rows of every `flagged` issue, so the figures are computed without them."""

@@ -21,7 +21,7 @@ and reaches the mart `fct_feed_notices`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 
@@ -44,6 +44,8 @@ NOTICE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 # An error message names at most this many errors (all of them are in the notices file).
 ERRORS_NAMED = 5
+# Notices kept one by one per file, code and severity; the rest are counted in one more notice.
+NOTICES_PER_CODE = 100
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,35 @@ class Notices:
     feed_id: str
     period: str
     found: list[Notice] = field(default_factory=list)
+    _counts: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
+    _summaries: dict[tuple[str, str, str], int] = field(default_factory=dict, repr=False)
 
     def add(self, file: str, code: str, severity: str, message: str, *, row: int | None = None,
-            field: str | None = None) -> Notice:
+            field: str | None = None) -> None:
+        """Record a notice; past NOTICES_PER_CODE of one file, code and severity, only count it."""
         notice = Notice(file=file, code=code, severity=severity, message=message, row=row, field=field)
-        self.found.append(notice)
-        return notice
+        key = (file, code, severity)
+        self._counts[key] = count = self._counts.get(key, 0) + 1
+        if count <= NOTICES_PER_CODE:
+            self.found.append(notice)
+        else:
+            self._summarise(key, notice, count - NOTICES_PER_CODE)
+
+    def add_more(self, file: str, code: str, severity: str, more: int) -> None:
+        """Count `more` notices of a file, code and severity that a check did not list one by one."""
+        key = (file, code, severity)
+        self._counts[key] = self._counts.get(key, 0) + more
+        self._summarise(key, Notice(file=file, code=code, severity=severity, message="-"),
+                        max(self._counts[key] - NOTICES_PER_CODE, more))
+
+    def _summarise(self, key: tuple[str, str, str], notice: Notice, more: int) -> None:
+        summary = replace(notice, row=None, field=None,
+                          message=f"{more} more row(s) with this notice, not listed one by one")
+        if key in self._summaries:
+            self.found[self._summaries[key]] = summary
+        else:
+            self._summaries[key] = len(self.found)
+            self.found.append(summary)
 
     def add_rows(self, rows) -> None:
         """Notices from query rows (file, row, field, code, severity, message): how SQL checks report."""
