@@ -120,12 +120,20 @@ def ensure_schema_file(source: str) -> Path:
     source even before its first delivery."""
     target = paths.home() / "parsed" / source / "_schema.parquet"
     quarantine = paths.home() / "quarantine" / source / "_schema.parquet"
-    if not (target.exists() and quarantine.exists()):
+    if not (target.exists() and quarantine.exists()) or _schema_columns(target) != parsed_columns(source):
+        # (re)written when the contract gained a column, so partitions parsed before it stay readable
         con = duckdb.connect()
         con.execute(f"create table empty_rows ({parsed_columns(source)})")
         _replace_with(target, con, "select * from empty_rows")
         _replace_with(quarantine, con, "select *, null::varchar as quarantine_reason from empty_rows")
     return target
+
+
+def _schema_columns(path: Path) -> str:
+    """A Parquet file's columns, written as `parsed_columns` writes them."""
+    with duckdb.connect() as con:
+        return ", ".join(f"{name} {sql_type}" for name, sql_type, *_ in
+                         con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall())
 
 
 def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
