@@ -247,14 +247,11 @@ class GtfsTables:
         ).fetchall() if _table_exists(self.con, rejects) else []
         # The k-th loaded record sits on the k-th row number (from 2) that no rejected row takes.
         lines = [line for line, _, _ in rejected]
-        before = ", ".join(f"({line - 2 - index})" for index, line in enumerate(lines)) or "(NULL)"
-        self.con.execute(f"""
-            INSERT INTO {self.tables[name]}
-            SELECT {number}, record + 1 + (SELECT count(*) FROM (VALUES {before}) AS r(loaded_before)
-                                           WHERE r.loaded_before < record),
-                   * EXCLUDE (record)
-            FROM {staged}
-        """)
+        before = ", ".join(f"({line - 2 - index})" for index, line in enumerate(lines))
+        skipped = (f" + (SELECT count(*) FROM (VALUES {before}) AS r(loaded_before) WHERE r.loaded_before < record)"
+                   if lines else "")
+        self.con.execute(f"INSERT INTO {self.tables[name]} SELECT {number}, record + 1{skipped}, * EXCLUDE (record) "
+                         f"FROM {staged}")
         loaded = self.con.sql(f"SELECT count(*) FROM {staged}").fetchone()[0]
         self.con.execute(f"INSERT INTO {self.counts} VALUES (?, ?, ?)", [number, name, loaded + len(rejected)])
         for line, error_type, csv_line in rejected:
@@ -278,8 +275,11 @@ class GtfsTables:
 
     def check_rows(self, notices: Notices) -> None:
         """Run every row check into the issues table, then report them (capped per file and code)."""
-        for check in row_checks(self.tables, self.present):
+        ordered = f"{self.prefix}_ordered_stop_times"
+        self.con.execute(f"CREATE TEMP TABLE {ordered} AS {ordered_stop_times_sql(self.tables['stop_times.txt'])}")
+        for check in row_checks(self.tables, self.present, ordered):
             self.con.execute(f"INSERT INTO {self.issues} {check}")
+        self.con.execute(f"DROP TABLE {ordered}")
         labels = ", ".join(f"({number}, {sql_literal(p.label)})" for number, p in self.payloads.items())
         listed = self.con.sql(f"""
             SELECT labels.label || '/' || i.file AS file, i.csv_row, i.field, i.code, i.severity, i.message,
@@ -454,7 +454,7 @@ def _quoted(column: str, alias: str = "t") -> str:
     return f"'''' || {alias}.{column} || ''''"
 
 
-def row_checks(t: dict[str, str], present: str) -> list[str]:
+def row_checks(t: dict[str, str], present: str, ordered: str) -> list[str]:
     """Every row check: SELECTs of (payload, file, csv_row, field, code, severity, message, left_out)."""
     checks = []
     # missing_required_field: an empty cell in a required column
@@ -533,7 +533,7 @@ def row_checks(t: dict[str, str], present: str) -> list[str]:
                              "try_cast(t.stop_sequence AS BIGINT) < 0"))
     checks.extend(_duplicate_checks(t))
     checks.extend(_foreign_key_checks(t, present))
-    checks.extend(_trip_checks(t))
+    checks.extend(_trip_checks(t, ordered))
     for file, column in (("stops.txt", "stop_id"), ("trips.txt", "trip_id"), ("trips.txt", "service_id"),
                          ("stop_times.txt", "trip_id"), ("stop_times.txt", "stop_id"), ("calendar.txt", "service_id"),
                          ("calendar_dates.txt", "service_id"), ("frequencies.txt", "trip_id")):
@@ -598,10 +598,10 @@ def _foreign_key_checks(t: dict[str, str], present: str) -> list[str]:
     return checks
 
 
-def _trip_checks(t: dict[str, str]) -> list[str]:
-    """Trips and their stop times: unusable and unused trips, trip edges, shape distances."""
-    stop_times, trips = t["stop_times.txt"], t["trips.txt"]
-    ordered = f"""
+def ordered_stop_times_sql(stop_times: str) -> str:
+    """Stop times with a usable stop_sequence, in trip order: their place in the trip, the trip's
+    stop count and the greatest shape_dist_traveled before them (for the trip-edge and distance checks)."""
+    return f"""
         SELECT payload, csv_row, trip_id, arrival_time, departure_time,
             try_cast(shape_dist_traveled AS DOUBLE) AS distance,
             row_number() OVER trip_order AS nth, count(*) OVER (PARTITION BY payload, trip_id) AS stop_count,
@@ -611,6 +611,11 @@ def _trip_checks(t: dict[str, str]) -> list[str]:
         WHERE trip_id IS NOT NULL AND try_cast(stop_sequence AS BIGINT) IS NOT NULL
         WINDOW trip_order AS (PARTITION BY payload, trip_id ORDER BY try_cast(stop_sequence AS BIGINT), csv_row)
     """
+
+
+def _trip_checks(t: dict[str, str], ordered: str) -> list[str]:
+    """Trips and their stop times: unusable and unused trips, trip edges, shape distances."""
+    stop_times, trips = t["stop_times.txt"], t["trips.txt"]
     return [
         f"""SELECT payload, 'trips.txt', trips.csv_row, 'trip_id', 'unusable_trip', 'flagged',
                 'trip ' || trips.trip_id || ' has ' || n || ' stop time(s), fewer than the two a trip needs; '
@@ -628,12 +633,12 @@ def _trip_checks(t: dict[str, str]) -> list[str]:
                 'missing_trip_edge', 'notice',
                 'the ' || CASE WHEN nth = 1 THEN 'first' ELSE 'last' END || ' stop time of trip ' || trip_id
                 || ' has no ' || CASE WHEN arrival_time IS NULL THEN 'arrival_time' ELSE 'departure_time' END, false
-            FROM ({ordered})
+            FROM {ordered}
             WHERE stop_count >= 2 AND (nth = 1 OR nth = stop_count)
                 AND (arrival_time IS NULL OR departure_time IS NULL)""",
         f"""SELECT payload, 'stop_times.txt', csv_row, 'shape_dist_traveled', 'decreasing_or_equal_stop_time_distance',
                 'notice', 'shape_dist_traveled ' || distance || ' of trip ' || trip_id
                 || ' is not greater than the previous stop''s ' || previous_distance, false
-            FROM ({ordered})
+            FROM {ordered}
             WHERE distance IS NOT NULL AND previous_distance IS NOT NULL AND distance <= previous_distance""",
     ]
