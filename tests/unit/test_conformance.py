@@ -142,3 +142,39 @@ def test_the_corpus_has_a_case_for_every_notice_code_the_policy_claims():
     assert claimed, "docs/feed_validation.md lists no notice code"
     assert claimed - covered == set()
     assert covered - claimed == set()
+
+
+def test_an_ingest_keeps_its_notices_also_when_an_error_fails_the_interval(tmp_path, monkeypatch):
+    from citypeers import ingest
+    from tests.citypeers_home import temporary_home
+
+    home, feeds = tmp_path / "home", tmp_path / "feeds"
+    home.mkdir()
+    registry = home / "feeds.yml"
+    registry.write_text(f'feeds:\n  - feed_id: city_gtfs\n    source: gtfs\n    location: "{feeds}/*.zip"\n'
+                        '    schedule: "@yearly"\n    options: {city_from: file_stem}\n', encoding="utf-8")
+    monkeypatch.setenv("CITYPEERS_FEEDS", str(registry))
+    with temporary_home(home):
+        _gtfs_payload("gtfs/foreign_key_violation", _expect("gtfs/foreign_key_violation"), feeds).rename(
+            feeds / "madrid.zip")
+        assert ingest.ingest("city_gtfs", "2024-01-01", "2025-01-01")["published"] == 2
+        published = paths.parsed_file("gtfs", "city_gtfs", "2024")
+        shares = duckdb.sql(f"select left_out_share from '{published}'").fetchall()
+        # 3 stop times left out of 18 rows (3 stops, 3 trips, 9 stop times, 2 calendar, 1 calendar date)
+        assert [round(share, 4) for (share,) in shares] == [round(3 / 18, 4)] * 2
+        _gtfs_payload("gtfs/invalid_date", _expect("gtfs/invalid_date"), feeds).rename(feeds / "madrid.zip")
+        before = published.read_bytes()
+        with pytest.raises(FeedError, match=r"madrid\.zip/calendar\.txt row 2 field start_date: invalid_date"):
+            ingest.ingest("city_gtfs", "2024-01-01", "2025-01-01")
+        assert published.read_bytes() == before
+        kept = duckdb.sql(f"select file, \"row\", field, code, severity from "
+                          f"'{paths.notices_file('gtfs', 'city_gtfs', '2024')}' where severity = 'error'").fetchall()
+        assert kept == [("madrid.zip/calendar.txt", 2, "start_date", "invalid_date", "error")]
+
+
+def test_notices_beyond_a_hundred_per_file_and_code_are_counted_in_one_more():
+    found = Notices("feed", "2024")
+    for row in range(2, 252):
+        found.add("a.zip/stop_times.txt", "foreign_key_violation", "flagged", "unknown stop", row=row, field="stop_id")
+    assert len(found.found) == 101
+    assert found.found[-1].row is None and found.found[-1].message.startswith("150 more row(s)")

@@ -130,9 +130,9 @@ class Notices:
             self.feed_id,
             f"{len(errors)} error(s) against the standard, nothing published for {self.period}: {named}{more}",
             where=where,
-            action=f"fix the feed at the named file, row and field and rerun this interval (every notice: "
-            f"{paths.notices_file('<source>', self.feed_id, self.period).name} under notices/; "
-            f"severity policy: {POLICY_DOC})",
+            action=f"fix the feed at the named file, row and field and rerun this interval (every notice is in "
+            f"notices/<source>/{self.feed_id}/{self.period}.parquet below CITYPEERS_HOME and in fct_feed_notices; "
+            f"severity policy per code: {POLICY_DOC})",
         )
 
     def write(self, source: str) -> None:
