@@ -3,6 +3,10 @@
     (docs/architecture.md), so every source is renamed and cast the same way. Each staging model
     stays the one place that calls source() for its source and passes the relation in.
 
+    left_out_share: the share of the feed's rows behind the figure that its validation left out
+    (a flagged notice, docs/feed_validation.md); NULL when nothing was left out, and in partitions
+    parsed before the column existed (the zero-row _schema.parquet carries it).
+
     No de-duplication here: when several periods or feeds deliver the same city, indicator and
     year, int_indicator_observations_deduplicated_to_city_annual keeps one, across all sources,
     with one rule.
@@ -33,7 +37,8 @@ renamed as (
         cast(source_ref as varchar) as source_ref,
         cast(note as varchar) as source_note,
         cast(payload_sha256 as varchar) as payload_sha256,
-        cast(source_row as bigint) as payload_row_number
+        cast(source_row as bigint) as payload_row_number,
+        cast(left_out_share as {{ type_double() }}) as left_out_share
 
     from source
 

@@ -8,6 +8,7 @@ a backfill of the same interval gives the same result and never duplicates rows.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import os
 from pathlib import Path
@@ -18,6 +19,7 @@ import duckdb
 from citypeers import landing, paths
 from citypeers.errors import ContractError, FeedError
 from citypeers.feeds import PARSED_AIR_COLUMNS, PARSED_INDICATOR_COLUMNS, PARSED_PRACTICE_COLUMNS
+from citypeers.feeds.notices import SEVERITIES, Notices
 from citypeers.intervals import Interval, schedule_intervals
 from citypeers.registry import SOURCE_KINDS, Feed, get_feed
 from citypeers.runtime_env import duckdb_memory_limit, gx_chunk_rows
@@ -105,7 +107,18 @@ def parse(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     feed, interval = get_feed(feed_id), Interval.of(start, end)
     payloads = landing.latest(feed, interval)
     con = _connect()
-    relation = _source_module(feed).parse(con, payloads, feed, interval)
+    parser = _source_module(feed).parse
+    if "notices" in inspect.signature(parser).parameters:
+        # a format validated against its standard: its notices are kept, also when one fails the interval
+        found = Notices(feed.feed_id, interval.label)
+        try:
+            relation = parser(con, payloads, feed, interval, notices=found)
+        finally:
+            found.write(feed.source)
+        log.info("validation notices by severity: %s (%s)", {s: len(found.of_severity(s)) for s in SEVERITIES},
+                 paths.notices_file(feed.source, feed.feed_id, interval.label))
+    else:
+        relation = parser(con, payloads, feed, interval)
     con.register("parsed_rows", relation)
     target = paths.candidates_file(feed.source, feed.feed_id, interval.label)
     _replace_with(
@@ -124,12 +137,20 @@ def ensure_schema_file(source: str) -> Path:
     source even before its first delivery."""
     target = paths.home() / "parsed" / source / "_schema.parquet"
     quarantine = paths.home() / "quarantine" / source / "_schema.parquet"
-    if not (target.exists() and quarantine.exists()):
+    if not (target.exists() and quarantine.exists()) or _schema_columns(target) != parsed_columns(source):
+        # (re)written when the contract gained a column, so partitions parsed before it stay readable
         con = duckdb.connect()
         con.execute(f"create table empty_rows ({parsed_columns(source)})")
         _replace_with(target, con, "select * from empty_rows")
         _replace_with(quarantine, con, "select *, null::varchar as quarantine_reason from empty_rows")
     return target
+
+
+def _schema_columns(path: Path) -> str:
+    """A Parquet file's columns, written as `parsed_columns` writes them."""
+    with duckdb.connect() as con:
+        return ", ".join(f"{name} {sql_type}" for name, sql_type, *_ in
+                         con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall())
 
 
 def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:

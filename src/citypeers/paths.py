@@ -34,6 +34,11 @@ def quarantine_file(source: str, feed_id: str, period: str) -> Path:
     return home() / "quarantine" / source / feed_id / f"{period}.parquet"
 
 
+def notices_file(source: str, feed_id: str, period: str) -> Path:
+    """Every validation notice of one ingest (citypeers.feeds.notices), beside the quarantine."""
+    return home() / "notices" / source / feed_id / f"{period}.parquet"
+
+
 def validation_dir(suite: str) -> Path:
     return home() / "validation" / suite
 

@@ -53,11 +53,13 @@ def prepare_build(full_refresh: bool = False) -> dict[str, Any]:
     """Start a build from a copy of the serving warehouse, so incremental models rebuild only what
     changed (or from an empty file for a full refresh, or before the first publish), with every
     source readable."""
+    from citypeers.feeds import notices
     from citypeers.validation import ensure_runs_schema_file
 
     for source in SOURCES:
         ensure_schema_file(source)
     ensure_runs_schema_file()
+    notices.ensure_schema_file()
     build, serving = paths.build_db(), paths.serving_db()
     build.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (build, build.with_name(build.name + ".wal")):

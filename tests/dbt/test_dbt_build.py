@@ -25,6 +25,7 @@ import duckdb
 import pytest
 from tests.citypeers_home import temporary_home
 
+from citypeers.feeds.notices import Notices
 from citypeers.warehouse import prepare_build, validate_marts
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -184,6 +185,12 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     with temporary_home(home):
         prepare_build()  # what the pipeline does before every build: the zero-row schema files
+        notices = Notices("test_gtfs", "2024")
+        notices.add("madrid.zip/stop_times.txt", "foreign_key_violation", "flagged",
+                    "'S9' is not in stops.txt; row left out", row=4, field="stop_id")
+        notices.add("madrid.zip/routes.txt", "missing_required_column", "notice", "no route_type", row=1,
+                    field="route_type")
+        notices.write("gtfs")
     con = duckdb.connect()
     for delivery in SYNTHETIC_DELIVERIES:
         _write_parsed(con, home, **delivery)
@@ -225,6 +232,17 @@ def test_the_test_build_runs_every_dbt_unit_test(built_warehouse):
     unit_tests = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
     assert len(unit_tests) >= 20
     assert set(unit_tests.values()) == {"pass"}
+
+
+def test_feed_notices_reach_their_mart_worst_first(built_warehouse):
+    with duckdb.connect(str(built_warehouse), read_only=True) as con:
+        rows = con.execute(
+            "select feed_id, ingest_period, file_name, file_row, field_name, notice_code, severity, severity_rank "
+            "from fct_feed_notices order by severity_rank").fetchall()
+    assert rows == [
+        ("test_gtfs", "2024", "madrid.zip/stop_times.txt", 4, "stop_id", "foreign_key_violation", "flagged", 2),
+        ("test_gtfs", "2024", "madrid.zip/routes.txt", 1, "route_type", "missing_required_column", "notice", 3),
+    ]
 
 
 def test_mart_has_one_row_per_city_year_with_a_valid_day(mart_rows):

@@ -12,6 +12,7 @@ import yaml
 from citypeers import paths
 from citypeers.errors import FeedError
 from citypeers.feeds import sdmx_csv
+from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -69,13 +70,18 @@ def test_oecd_export_maps_to_wastewater_treated_share_of_the_mapped_city():
     assert row["parse_error"] is None
 
 
-def test_spec_example_sdmx_csv_2_parses_with_its_own_dimension_names():
+def test_spec_example_monthly_values_fold_into_a_flagged_annual_mean_only_when_the_series_says_so():
     feed = _feed(cities={"B": "madrid"}, city_dimension="DIM_2", time_dimension="DIM_3",
-                 series=[{"filter": {"DIM_1": "A"}, "indicator_code": "noise_lden55_share", "unit": "percent"}])
+                 series=[{"filter": {"DIM_1": "A", "FREQ": "M"}, "indicator_code": "noise_lden55_share",
+                          "unit": "percent", "annual": "mean"}])
     rows = sdmx_csv.source_rows(duckdb.connect(), [_real(SPEC_FILE)], feed).df()
-    assert rows[["city_key", "year", "source_value"]].values.tolist() == [["B", 2014, 12.4], ["B", 2014, 10.8]]
-    assert rows["note"].tolist() == ["SDMX-CSV 2.0", "SDMX-CSV 2.0"]
-    assert rows["source_ref"].iloc[0].startswith("ESTAT:NA_MAIN(1.6.0) B.A 2014-01")
+    assert rows[["city_key", "year", "source_value"]].values.tolist() == [["B", 2014, pytest.approx(11.6)]]
+    assert rows["left_out_share"].tolist() == [pytest.approx(10 / 12)]
+    assert rows["note"].iloc[0].startswith("SDMX-CSV 2.0; annual mean of 2 of 12 periods; flagged, rows left out")
+    assert rows["source_ref"].iloc[0].startswith("ESTAT:NA_MAIN(1.6.0) B.A 2014 (mean of 2014-01 to 2014-02)")
+    del feed.options["series"][0]["annual"]
+    with pytest.raises(FeedError, match=r"row 2 field DIM_3: sub_annual_period"):
+        sdmx_csv.source_rows(duckdb.connect(), [_real(SPEC_FILE)], feed)
 
 
 def test_sdmx_csv_1_with_id_name_headers_code_label_cells_unit_mult_and_an_empty_value(tmp_path):
@@ -84,7 +90,7 @@ def test_sdmx_csv_1_with_id_name_headers_code_label_cells_unit_mult_and_an_empty
         "UNIT_MULT: Unit multiplier,OBS_STATUS: Observation status\n"
         "CP:DF_NOISE(1.0),AT13: Wien,LDEN55: Lden 55 dB or more,2023,31.5,0: Units,A: Normal\n"
         "CP:DF_NOISE(1.0),AT13: Wien,LDEN55: Lden 55 dB or more,2024,,0: Units,M: Missing\n"
-        "CP:DF_NOISE(1.0),AT13: Wien,LNIGHT50: Lnight 50 dB or more,2023-Q4,0.2,2: Hundreds,E: Estimated\n"
+        "CP:DF_NOISE(1.0),AT13: Wien,LNIGHT50: Lnight 50 dB or more,2023,0.2,2: Hundreds,E: Estimated\n"
         "CP:DF_NOISE(1.0),AT13: Wien,OTHER: Other,2023,1,0: Units,A: Normal"
     ))
     feed = _feed(cities={"AT13": "vienna"},
@@ -104,20 +110,21 @@ def test_sdmx_csv_1_with_id_name_headers_code_label_cells_unit_mult_and_an_empty
     assert parsed[["city_id", "parse_error"]].values.tolist() == [["vienna", "empty OBS_VALUE (OBS_STATUS M)"]]
 
 
-def test_unmapped_unit_code_and_delete_action_are_row_errors(tmp_path):
+def test_unmapped_unit_code_is_a_row_error_and_a_delete_row_removes_the_earlier_observation(tmp_path):
     payload = _write(tmp_path, "water.csv", (
         "STRUCTURE,STRUCTURE_ID,ACTION,REF_AREA,MEASURE,UNIT_MEASURE,TIME_PERIOD,OBS_VALUE\n"
         "dataflow,CP:DF_WATER(1.0),I,AUT,NRW,PT,2023,12\n"
-        "dataflow,CP:DF_WATER(1.0),I,AUT,NRW,PC,2023,12\n"
-        "dataflow,CP:DF_WATER(1.0),D,AUT,NRW,PT,2023,12\n"
+        "dataflow,CP:DF_WATER(1.0),I,AUT,NRW,PC,2024,12\n"
+        "dataflow,CP:DF_WATER(1.0),D,AUT,NRW,-,2023,-\n"
     ))
     feed = _feed(units={"PT": "percent"},
                  series=[{"filter": {"MEASURE": "NRW"}, "indicator_code": "non_revenue_water_share"}])
-    errors = [row[0] for row in sdmx_csv.source_rows(duckdb.connect(), [payload], feed).select("row_error").fetchall()]
-    assert errors[0] is None
-    assert errors[1] == "no unit: series 1 in options.series has no unit and UNIT_MEASURE 'PC' is not mapped under " \
-        "options.units"
-    assert errors[2].startswith("ACTION D (delete)")
+    found = Notices("test_sdmx", "2023")
+    rows = sdmx_csv.source_rows(duckdb.connect(), [payload], feed, notices=found).df()
+    no_unit = "no unit: series 1 in options.series has no unit and UNIT_MEASURE 'PC' is not mapped under options.units"
+    assert rows[["year", "row_error"]].values.tolist() == [[2024, no_unit]]
+    assert [(n.code, n.severity, n.row, n.field) for n in found.found] == [("action_delete", "notice", 4, "ACTION")]
+    assert "row(s) 2 of this file" in found.found[0].message
 
 
 def test_file_without_obs_value_is_a_feed_error_naming_the_file(tmp_path):

@@ -174,12 +174,15 @@ PARSED_INDICATOR_COLUMNS: tuple[tuple[str, str], ...] = (
     ("payload_sha256", "VARCHAR"),
     ("source_row", "BIGINT"),
     ("parse_error", "VARCHAR"),
+    ("left_out_share", "DOUBLE"),
 )
 
 # What an indicator parser's source rows hold before `finish_indicator_rows`.
 #   city_key     the feed's own name or code for the city (NULL: the feed's `city_id`)
 #   source_unit  a unit pint can read, as the feed (or its feeds.yml mapping) states it
 #   source_ref   where the figure comes from, for an official to trace it (file, column, week, ...)
+# A parser that validates against a standard may add `left_out_share` (DOUBLE): the share of the
+# feed's rows behind the figure left out for `flagged` notices (citypeers.feeds.notices); NULL otherwise.
 INDICATOR_SOURCE_ROW_COLUMNS: tuple[tuple[str, str], ...] = (
     ("city_key", "VARCHAR"),
     ("indicator_code", "VARCHAR"),
@@ -229,6 +232,7 @@ def finish_indicator_rows(
         f"AND make_date(year, 1, 1) < DATE '{interval.end:%Y-%m-%d}')"
     )
     feed_city = sql_literal(feed.city_id)
+    has_share = "left_out_share" in con.sql(f"SELECT * FROM {rows_table} LIMIT 0").columns
     unmapped = (
         "'city ' || coalesce('''' || source_rows.city_key || '''', '(none)') || "
         + sql_literal(
@@ -237,7 +241,8 @@ def finish_indicator_rows(
         )
     )
     selected = ",\n        ".join(
-        f"CAST({name} AS {sql_type}) AS {name}" for name, sql_type in PARSED_INDICATOR_COLUMNS
+        f"CAST({name if name != 'left_out_share' or has_share else 'NULL'} AS {sql_type}) AS {name}"
+        for name, sql_type in PARSED_INDICATOR_COLUMNS
     )
     return con.sql(f"""
     WITH checked AS (

@@ -46,12 +46,16 @@ import duckdb
 
 from citypeers.errors import FeedError
 from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds.gbfs_validation import check_snapshot, read_json
+from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
 DISCOVERY = "gbfs.json"
 ROLES = ("station_information", "station_status")
+# Files landed for the checks against the GBFS schemas (system_information is required of every system).
+LANDED_ROLES = ("system_information", *ROLES)
 SNAPSHOT_ACTION = (
     "save each snapshot as a folder holding station_information.json and station_status.json "
     "(and optionally gbfs.json), then rerun this interval"
@@ -60,11 +64,26 @@ SNAPSHOT_ACTION = (
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One snapshot folder's landed files (`folder` as the fetch saw it)."""
+    """One snapshot folder's landed files by role (gbfs, system_information, station_information,
+    station_status) and each role's file name (`folder` as the fetch saw it)."""
 
     folder: str
-    information: LandedPayload | None
-    status: LandedPayload
+    files: dict[str, LandedPayload]
+    names: dict[str, str]
+    publishes_stations: bool = True
+
+    @property
+    def status(self) -> LandedPayload | None:
+        return self.files.get("station_status")
+
+    @property
+    def information(self) -> LandedPayload | None:
+        return self.files.get("station_information")
+
+    @property
+    def label(self) -> str:
+        """The snapshot's name in notices: its folder's name."""
+        return Path(self.folder).name
 
 
 def _feed_file_names(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
@@ -83,16 +102,13 @@ def _feed_file_names(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
                         where=where, action="check the file, or set options.language to one of its languages")
     names = {}
     for entry in feeds:
-        if isinstance(entry, dict) and entry.get("name") in ROLES and entry.get("url"):
+        if isinstance(entry, dict) and entry.get("name") in LANDED_ROLES and entry.get("url"):
             names[entry["name"]] = Path(urlparse(str(entry["url"])).path).name
-    if "station_status" not in names:
-        raise FeedError(feed.feed_id, "gbfs.json lists no station_status feed (a system without stations?)",
-                        where=where, action="only docked systems with station_status can be ingested")
     return names
 
 
 def _default_names() -> dict[str, str]:
-    return {role: f"{role}.json" for role in ROLES}
+    return {role: f"{role}.json" for role in LANDED_ROLES}
 
 
 def _load_discovery(content: bytes, feed: Feed, where: str) -> dict:
@@ -115,7 +131,9 @@ def _snapshot_folders(feed: Feed, interval: Interval) -> list[Path]:
 
 
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
-    """Every snapshot folder matching the location: its gbfs.json (if any) and the two station files."""
+    """Every snapshot folder matching the location: its gbfs.json (if any), system_information (if
+    any) and the two station files. A gbfs.json listing no station files lands alone: the parse
+    says the system publishes no stations."""
     payloads = []
     for folder in _snapshot_folders(feed, interval):
         discovery_path = folder / DISCOVERY
@@ -124,11 +142,11 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
             content = discovery_path.read_bytes()
             payloads.append(Payload(content=content, suffix=".json", request=str(discovery_path)))
             names = _feed_file_names(_load_discovery(content, feed, str(discovery_path)), feed, str(discovery_path))
-        for role in ROLES:
+        for role in LANDED_ROLES:
             path = folder / names.get(role, f"{role}.json")
             if not path.exists():
-                if role == "station_information":
-                    continue  # capacity is then unknown; the status alone still gives both figures
+                if role != "station_status" or role not in names:
+                    continue  # optional for the figures (or no station files at all: said at parse)
                 raise FeedError(feed.feed_id, f"snapshot has no {role} file ({path.name})", where=str(folder),
                                 action=SNAPSHOT_ACTION)
             payloads.append(Payload(content=path.read_bytes(), suffix=".json", request=str(path)))
@@ -143,16 +161,14 @@ def snapshots(payloads: list[LandedPayload], feed: Feed) -> list[Snapshot]:
         by_folder.setdefault(request.parent, {})[request.name] = payload
     found = []
     for folder, files in by_folder.items():
-        names = _default_names()
+        listed = None
         if DISCOVERY in files:
             where = f"{files[DISCOVERY].request} (landed as {files[DISCOVERY].path})"
-            names = _feed_file_names(_load_discovery(files[DISCOVERY].path.read_bytes(), feed, where), feed, where)
-        status = files.get(names["station_status"])
-        if status is None:
-            raise FeedError(feed.feed_id, f"snapshot has no station_status ({names['station_status']})",
-                            where=str(folder), action=SNAPSHOT_ACTION)
-        found.append(Snapshot(folder=str(folder), information=files.get(names.get("station_information", "")),
-                              status=status))
+            listed = _feed_file_names(_load_discovery(files[DISCOVERY].path.read_bytes(), feed, where), feed, where)
+        names = {**_default_names(), **(listed or {}), "gbfs": DISCOVERY}
+        roles = {role: files[name] for role, name in names.items() if name in files}
+        found.append(Snapshot(folder=str(folder), files=roles, names=names,
+                              publishes_stations=listed is None or any(role in listed for role in ROLES)))
     return found
 
 
@@ -235,18 +251,27 @@ def _snapshot_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, feed: Feed
     """
 
 
-def _station_table(con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed) -> str:
-    """A temp table of station rows for every landed snapshot; returns its name.
+def _station_table(
+    con: duckdb.DuckDBPyConnection, checked: list[tuple[Snapshot, dict[int, str]]], feed: Feed
+) -> str:
+    """A temp table of station rows for every snapshot, with why a station is left out of the
+    figures (`left_out_reason`: its check's findings, or counts above capacity); returns its name.
 
     Snapshots go in one statement each: a single UNION ALL over a thousand snapshots (a network's
     feed for a year) planned every JSON read at once and needed several GB."""
     table = new_table_name("gbfs_stations")
-    for number, snapshot in enumerate(snapshots(payloads, feed)):
+    for number, (snapshot, left_out) in enumerate(checked):
+        reasons = ", ".join(f"({row}, {sql_literal(reason)})" for row, reason in sorted(left_out.items()))
+        reasons_sql = f"(VALUES {reasons})" if reasons else "(SELECT NULL::BIGINT, NULL::VARCHAR LIMIT 0)"
         rows = f"""
-        SELECT *,
+        SELECT stations.*,
             coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled
-                > capacity AS breaks_capacity
-        FROM ({_snapshot_sql(con, snapshot, feed)})
+                > capacity AS breaks_capacity,
+            coalesce(reasons.reason, CASE WHEN coalesce(bikes_available, 0) + coalesce(docks_available, 0)
+                + bikes_disabled + docks_disabled > capacity THEN 'station_counts_exceed_capacity' END)
+                AS left_out_reason
+        FROM ({_snapshot_sql(con, snapshot, feed)}) AS stations
+        LEFT JOIN {reasons_sql} AS reasons(source_row, reason) USING (source_row)
         """
         con.execute(f"CREATE TEMP TABLE {table} AS {rows}" if number == 0 else f"INSERT INTO {table} {rows}")
     return table
@@ -257,7 +282,37 @@ def station_rows(
 ) -> duckdb.DuckDBPyRelation:
     """One row per station and snapshot, with the counts in v3 terms and `breaks_capacity`
     (available + free + disabled bikes and docks > capacity) — the level the invariant is checked at."""
-    return con.sql(f"SELECT * FROM {_station_table(con, payloads, feed)} ORDER BY snapshot, source_row")
+    checked = [(snapshot, {}) for snapshot in snapshots(payloads, feed) if snapshot.status is not None]
+    return con.sql(f"SELECT * FROM {_station_table(con, checked, feed)} ORDER BY snapshot, source_row")
+
+
+def _check_snapshots(
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, notices: Notices
+) -> list[tuple[Snapshot, dict[int, str]]]:
+    """Every snapshot checked against the GBFS schemas of its version (citypeers.feeds.gbfs_validation);
+    fails the interval on an error notice. Returns each snapshot with its stations to leave out."""
+    checked = []
+    found = snapshots(payloads, feed)
+    for snapshot in found:
+        documents = {role: read_json(payload.path.read_bytes(), f"{snapshot.label}/{snapshot.names[role]}", notices)
+                     for role, payload in snapshot.files.items()}
+        if any(document is None for document in documents.values()):
+            continue
+        if snapshot.status is None:
+            if snapshot.publishes_stations:
+                notices.add(f"{snapshot.label}/{snapshot.names['station_status']}", "missing_required_file", "error",
+                            f"snapshot has no station_status ({snapshot.names['station_status']}): "
+                            + SNAPSHOT_ACTION)
+            else:
+                notices.add(f"{snapshot.label}/gbfs.json", "no_station_files", "error",
+                            "this system publishes no stations: gbfs.json lists neither station_information nor "
+                            "station_status (a free-floating system?), and both figures count docked stations")
+            continue
+        check = check_snapshot(snapshot.label, snapshot.names, documents, notices)
+        if check.version is not None:
+            checked.append((snapshot, check.left_out))
+    notices.raise_for_errors(where="; ".join(snapshot.folder for snapshot in found))
+    return checked
 
 
 def _city_rows_sql(stations: str) -> str:
@@ -267,13 +322,15 @@ def _city_rows_sql(stations: str) -> str:
         SELECT
             snapshot, city_key, snapshot_at_utc, last_updated, gbfs_version, payload_sha256, request,
             year(snapshot_at_utc) AS year,
-            sum(bikes_available + bikes_disabled) FILTER (WHERE NOT coalesce(breaks_capacity, false))
-                AS docked_bikes,
+            sum(bikes_available + bikes_disabled) FILTER (WHERE left_out_reason IS NULL) AS docked_bikes,
             100.0 * count(*) FILTER (WHERE is_installed AND is_renting AND bikes_available > 0
-                                       AND docks_available > 0 AND NOT coalesce(breaks_capacity, false))
-                / nullif(count(*) FILTER (WHERE is_installed AND is_renting
-                                            AND NOT coalesce(breaks_capacity, false)), 0) AS available_share,
+                                       AND docks_available > 0 AND left_out_reason IS NULL)
+                / nullif(count(*) FILTER (WHERE is_installed AND is_renting AND left_out_reason IS NULL), 0)
+                AS available_share,
             count(*) AS stations,
+            count(*) FILTER (WHERE left_out_reason IS NOT NULL) AS left_out,
+            string_agg(DISTINCT regexp_extract(left_out_reason, '[a-z_]+$'), ', ')
+                FILTER (WHERE left_out_reason IS NOT NULL) AS left_out_codes,
             count(*) FILTER (WHERE breaks_capacity) AS broken,
             string_agg(station_id, ', ' ORDER BY source_row) FILTER (WHERE breaks_capacity) AS broken_ids,
             count(*) FILTER (WHERE bikes_available IS NULL OR docks_available IS NULL) AS uncounted
@@ -302,8 +359,11 @@ def _city_rows_sql(stations: str) -> str:
                  THEN 'docked bikes (available + disabled) at the snapshot; bikes on a ride not counted' END,
             CASE WHEN sum(broken) > 0 THEN sum(broken) || ' station(s) left out: bikes + docks + disabled > '
                  || 'capacity (' || string_agg(broken_ids, ', ') || ')' END,
-            CASE WHEN sum(uncounted) > 0 THEN sum(uncounted) || ' station(s) without bike or dock counts' END
+            CASE WHEN sum(uncounted) > 0 THEN sum(uncounted) || ' station(s) without bike or dock counts' END,
+            CASE WHEN sum(left_out) > 0 THEN 'flagged, rows left out: ' || sum(left_out) || ' of ' || sum(stations)
+                 || ' stations (' || string_agg(DISTINCT left_out_codes, ', ') || ')' END
         ), '') AS note,
+        nullif(sum(left_out), 0) / sum(stations) AS left_out_share,
         min(payload_sha256) AS payload_sha256,
         min(stations) AS source_row,
         nullif(concat_ws('; ',
@@ -321,17 +381,33 @@ def _city_rows_sql(stations: str) -> str:
 
 
 def parse(
-    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval,
+    notices: Notices | None = None,
 ) -> duckdb.DuckDBPyRelation:
     """Landed snapshots → parsed indicator observations for the snapshots taken in the interval.
 
-    `source_row` is the number of stations in the (first) snapshot; `source_ref` names each
-    station_status file and its `last_updated`."""
+    Each snapshot is first checked against the GBFS schemas of its version: an `error` notice fails
+    the interval; stations with `flagged` notices (and stations whose counts exceed their capacity)
+    are left out and the figures carry `left_out_share`. `source_row` is the number of stations in
+    the (first) snapshot; `source_ref` names each station_status file and its `last_updated`."""
+    notices = notices if notices is not None else Notices(feed.feed_id, interval.label)
     table = new_table_name("gbfs_rows")
     if not payloads:
         con.execute(f"CREATE TEMP TABLE {table} AS {empty_indicator_rows_sql()}")
         return finish_indicator_rows(con, table, feed, interval)
-    stations = _station_table(con, payloads, feed)
+    checked = _check_snapshots(con, payloads, feed, notices)
+    stations = _station_table(con, checked, feed)
+    names = {snapshot.folder: f"{snapshot.label}/{snapshot.names['station_status']}" for snapshot, _ in checked}
+    notices.add_rows(
+        (names[folder], row, "capacity", "station_counts_exceed_capacity", "flagged",
+         f"station {station_id}: bikes + docks + disabled = {total} > capacity {capacity}; the station is left out")
+        for folder, row, station_id, total, capacity in con.sql(f"""
+            SELECT snapshot, source_row, station_id,
+                coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled,
+                capacity
+            FROM {stations} WHERE left_out_reason = 'station_counts_exceed_capacity' ORDER BY snapshot, source_row
+        """).fetchall()
+    )
     in_interval = new_table_name("gbfs_stations_in_interval")
     con.execute(f"""
     CREATE TEMP TABLE {in_interval} AS

@@ -43,7 +43,6 @@ or calendar_dates.txt), a required column missing from a file.
 
 from __future__ import annotations
 
-import codecs
 import io
 import logging
 import tempfile
@@ -58,30 +57,17 @@ from citypeers.feeds import (
     empty_indicator_rows_sql,
     finish_indicator_rows,
     new_table_name,
-    sql_identifier,
     sql_literal,
 )
 from citypeers.feeds.files import matching_paths
+from citypeers.feeds.gtfs_validation import WEEKDAYS, GtfsTables
+from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
 log = logging.getLogger(__name__)
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-# file -> (required columns, optional columns); every column is read as text.
-FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "agency.txt": ((), ("agency_id", "agency_name")),
-    "stops.txt": (("stop_id",), ("location_type",)),
-    "routes.txt": (("route_id",), ("agency_id",)),
-    "trips.txt": (("route_id", "service_id", "trip_id"), ()),
-    "stop_times.txt": (("trip_id", "stop_id"), ()),
-    "calendar.txt": (("service_id", *WEEKDAYS, "start_date", "end_date"), ()),
-    "calendar_dates.txt": (("service_id", "date", "exception_type"), ()),
-    "frequencies.txt": (("trip_id", "start_time", "end_time", "headway_secs"), ()),
-}
-REQUIRED_FILES = ("stops.txt", "routes.txt", "trips.txt", "stop_times.txt")
-SERVICE_FILES = ("calendar.txt", "calendar_dates.txt")
 CITY_FROM = (None, "file_stem")
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 DEPARTURE_UNIT = "departure/week"
@@ -128,7 +114,7 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     ]
 
 
-# --- parse: load the GTFS tables ------------------------------------------------------------------
+# --- parse: load and check the GTFS tables -------------------------------------------------------
 
 def city_key_of(request: str) -> str:
     """The city key `city_from: file_stem` reads: the file or folder name without `.zip`."""
@@ -136,127 +122,47 @@ def city_key_of(request: str) -> str:
     return name[:-4] if name.lower().endswith(".zip") else name
 
 
-def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
-    """GTFS file name -> zip member; files in a sub-folder count too (the shallowest wins)."""
-    found: dict[str, zipfile.ZipInfo] = {}
-    for info in sorted(archive.infolist(), key=lambda i: (i.filename.count("/"), i.filename)):
-        name = PurePosixPath(info.filename).name.lower()
-        if info.is_dir() or info.filename.startswith("__MACOSX/") or name not in FILES:
-            continue
-        found.setdefault(name, info)
-    return found
-
-
-def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> str:
-    """Copy a member to disk; returns the encoding DuckDB must read it with (UTF-8, else Latin-1)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    utf8 = True
-    with archive.open(info) as source, target.open("wb") as sink:
-        while chunk := source.read(1 << 20):
-            sink.write(chunk)
-            if utf8:
-                try:
-                    decoder.decode(chunk)
-                except UnicodeDecodeError:
-                    utf8 = False
-        if utf8:
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                utf8 = False
-    return "utf-8" if utf8 else "latin-1"
-
-
-def _read_csv(path: Path, encoding: str) -> str:
-    return (
-        f"read_csv({sql_literal(str(path))}, header = true, all_varchar = true, delim = ',', quote = '\"', "
-        f"escape = '\"', null_padding = true, encoding = {sql_literal(encoding)})"
-    )
-
-
-def _columns(con: duckdb.DuckDBPyConnection, path: Path, encoding: str) -> dict[str, str]:
-    """Trimmed, lower-cased column name (BOM removed) -> the column as quoted SQL."""
-    columns = con.sql(f"SELECT * FROM {_read_csv(path, encoding)} LIMIT 0").columns
-    return {name.replace("\ufeff", "").strip().lower(): sql_identifier(name) for name in columns}
-
-
-def _create_tables(con: duckdb.DuckDBPyConnection, prefix: str) -> dict[str, str]:
-    tables = {}
-    for name, (required, optional) in FILES.items():
-        table = f"{prefix}_{name.removesuffix('.txt')}"
-        columns = ", ".join(f"{column} VARCHAR" for column in (*required, *optional))
-        con.execute(f"CREATE TEMP TABLE {table} (payload INTEGER, {columns})")
-        tables[name] = table
-    return tables
-
-
-def _load_payload(
-    con: duckdb.DuckDBPyConnection, number: int, payload: LandedPayload, feed: Feed, tables: dict[str, str]
-) -> list[str]:
-    """Load one landed zip's GTFS tables; returns notes on what was read unusually."""
+def _not_a_zip(path: Path) -> str:
+    """Why a payload is not a zip, in words: a text file saved as .zip says what it starts with."""
+    head = path.read_bytes()[:200]
     try:
-        archive = zipfile.ZipFile(payload.path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise FeedError(
-            feed.feed_id, f"the GTFS payload is not a readable zip file ({exc})",
-            where=f"{payload.path} (fetched from {payload.request})",
-            action="check that the location points at the GTFS .zip (or a folder of .txt files) and download "
-            "the feed again; the broken payload stays in the landing zone",
-        ) from exc
-    notes = []
-    with archive, tempfile.TemporaryDirectory(prefix="citypeers_gtfs_") as scratch:
-        members = _members(archive)
-        missing = [name for name in REQUIRED_FILES if name not in members]
-        if not any(name in members for name in SERVICE_FILES):
-            missing.append(" or ".join(SERVICE_FILES))
-        if missing:
-            raise FeedError(
-                feed.feed_id, f"the GTFS feed lacks the required file(s) {', '.join(missing)}",
-                where=f"{payload.path} (fetched from {payload.request})",
-                action="publish the complete GTFS feed (stops, routes, trips, stop_times, and calendar or "
-                "calendar_dates) and rerun this interval",
-            )
-        for name, info in members.items():
-            if info.file_size == 0:
-                if name in REQUIRED_FILES:
-                    raise FeedError(feed.feed_id, f"{name} is empty (not even a header row)",
-                                    where=f"{payload.path} (fetched from {payload.request})",
-                                    action="publish the complete GTFS feed and rerun this interval")
+        first_line = head.decode("utf-8").splitlines()[0] if head.strip() else ""
+    except UnicodeDecodeError:
+        return "not a readable zip file"
+    return f"not a readable zip file: a text file starting {first_line[:60]!r}" if first_line \
+        else "not a readable zip file: it is empty"
+
+
+def _load_payloads(
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, notices: Notices
+) -> tuple[GtfsTables, list[str]]:
+    """Every landed zip into one set of GTFS tables; fails the interval on any error notice.
+    Returns the tables and each payload's label (its file name) in payload order."""
+    tables = GtfsTables(con)
+    labels = []
+    with tempfile.TemporaryDirectory(prefix="citypeers_gtfs_") as scratch:
+        for number, payload in enumerate(payloads, start=1):
+            label = PurePosixPath(payload.request.rstrip("/")).name
+            labels.append(label)
+            try:
+                archive = zipfile.ZipFile(payload.path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                notices.add(label, "i_o_error", "error",
+                            f"the GTFS payload is {_not_a_zip(payload.path)} ({exc}); check that the location points "
+                            "at the GTFS .zip (or a folder of .txt files) and download the feed again")
                 continue
-            path = Path(scratch) / name
             try:
-                encoding = _extract(archive, info, path)
+                with archive:
+                    tables.load(number, label, archive, Path(scratch), notices)
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                raise FeedError(
-                    feed.feed_id, f"{info.filename} cannot be extracted from the GTFS zip ({exc})",
-                    where=f"{payload.path} (fetched from {payload.request})",
-                    action="download the feed again; the broken payload stays in the landing zone",
-                ) from exc
-            if encoding != "utf-8":
-                notes.append(f"{name} is not UTF-8, read as Latin-1")
-            try:
-                header = _columns(con, path, encoding)
-                required, optional = FILES[name]
-                lacking = [column for column in required if column not in header]
-                if lacking:
-                    raise FeedError(
-                        feed.feed_id, f"{name} lacks the required column(s) {', '.join(lacking)} "
-                        f"(has: {', '.join(header)})",
-                        where=f"{payload.path} (fetched from {payload.request})",
-                        action="fix the feed's header row (GTFS reference: https://gtfs.org/schedule/reference/)",
-                    )
-                selected = ", ".join(
-                    f"nullif(trim({header[column]}), '')" if column in header else "NULL"
-                    for column in (*required, *optional)
-                )
-                con.execute(f"INSERT INTO {tables[name]} SELECT {number}, {selected} FROM {_read_csv(path, encoding)}")
-            except duckdb.Error as exc:
-                raise FeedError(
-                    feed.feed_id, f"cannot read {name} of the GTFS feed: {exc}",
-                    where=f"{payload.path} (fetched from {payload.request})",
-                    action="check that the file is comma-separated text with a header row",
-                ) from exc
-    return notes
+                notices.add(label, "i_o_error", "error",
+                            f"a member cannot be extracted from the GTFS zip ({exc}); download the feed again")
+    notices.raise_for_errors(where=_where(payloads))
+    return tables, labels
+
+
+def _where(payloads: list[LandedPayload]) -> str:
+    return "; ".join(f"{payload.path} (fetched from {payload.request})" for payload in payloads)
 
 
 # --- parse: departures and stops ---------------------------------------------------------------
@@ -278,7 +184,7 @@ def _seconds(column: str) -> str:
     )
 
 
-def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Interval) -> str:
+def _source_rows_sql(tables: dict[str, str], payloads_table: str, left_out_sql: str, interval: Interval) -> str:
     first, last = _mondays(interval)
     t = tables
     weekday_active = " ".join(
@@ -365,8 +271,11 @@ def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Inte
         SELECT city_key,
             string_agg(file_name, ' + ' ORDER BY payload) AS files,
             string_agg(payload_sha256, ',' ORDER BY payload) AS payload_sha256,
-            string_agg(payload_note, '; ' ORDER BY payload) AS payload_notes
+            string_agg(payload_note, '; ' ORDER BY payload) AS payload_notes,
+            max(left_out.left_out_share) AS left_out_share,
+            string_agg(file_name || ' ' || left_out.left_out_note, '; ' ORDER BY payload) AS left_out_note
         FROM {payloads_table}
+        LEFT JOIN ({left_out_sql}) AS left_out USING (payload)
         GROUP BY ALL
     ),
     agencies AS (
@@ -393,11 +302,13 @@ def _source_rows_sql(tables: dict[str, str], payloads_table: str, interval: Inte
                     || w.service_days || ' of 7 days with service); '
                     || coalesce(agencies.agencies, 0) || ' agencies, ' || coalesce(routes.routes, 0) || ' routes'
                 ELSE 'stops and platforms (location_type 0 or empty) served by at least one trip' END,
-            cities.payload_notes
+            cities.payload_notes,
+            CASE WHEN cities.left_out_share > 0 THEN 'flagged, rows left out: ' || cities.left_out_note END
         ) AS note,
         cities.payload_sha256,
         indicator.source_row,
-        NULL::VARCHAR AS row_error
+        NULL::VARCHAR AS row_error,
+        cities.left_out_share
     FROM chosen_weeks AS w
     CROSS JOIN (VALUES ('pt_departures_per_1000', 1), ('pt_stops_per_km2', 2))
         AS indicator(indicator_code, source_row)
@@ -423,40 +334,50 @@ def _service_ranges(con: duckdb.DuckDBPyConnection, tables: dict[str, str], payl
 
 
 def parse(
-    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval,
+    notices: Notices | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """Landed GTFS zips → weekly departures and served stops per city, for the interval's years."""
+    """Landed GTFS zips → weekly departures and served stops per city, for the interval's years.
+
+    Each zip is checked against the GTFS reference first (citypeers.feeds.gtfs_validation): an
+    `error` notice fails the interval naming file, row, field and code; rows of `flagged` notices
+    are left out and the figures carry `left_out_share`."""
+    notices = notices if notices is not None else Notices(feed.feed_id, interval.label)
     city_from = _city_from(feed)
     rows_table = new_table_name("gtfs_rows")
     if not payloads:
         con.execute(f"CREATE TEMP TABLE {rows_table} AS {empty_indicator_rows_sql()}")
         return finish_indicator_rows(con, rows_table, feed, interval)
-    prefix = new_table_name("gtfs")
-    tables = _create_tables(con, prefix)
+    gtfs_tables, labels = _load_payloads(con, payloads, feed, notices)
+    gtfs_tables.check_rows(notices)
+    notices.raise_for_errors(where=_where(payloads))
+    gtfs_tables.leave_out_flagged_rows()
+    tables = gtfs_tables.tables
     payload_rows = []
-    for number, payload in enumerate(payloads, start=1):
-        notes = _load_payload(con, number, payload, feed, tables)
+    for number, (payload, file_name) in enumerate(zip(payloads, labels, strict=True), start=1):
         city_key = city_key_of(payload.request) if city_from == "file_stem" else None
-        file_name = PurePosixPath(payload.request.rstrip("/")).name
-        note = f"{file_name}: {', '.join(notes)}" if notes else None
+        latin1 = sorted(PurePosixPath(n.file).name for n in notices.found
+                        if n.code == "invalid_utf8" and n.file.startswith(f"{file_name}/"))
+        read_as = ", ".join(f"{name} is not UTF-8, read as Latin-1" for name in latin1)
+        note = f"{file_name}: {read_as}" if latin1 else None
         payload_rows.append(
             f"({number}, {sql_literal(city_key)}, {sql_literal(file_name)}, {sql_literal(payload.sha256)}, "
             f"{sql_literal(note)})"
         )
-    payloads_table = f"{prefix}_payloads"
+    payloads_table = f"{gtfs_tables.prefix}_payloads"
     con.execute(
         f"CREATE TEMP TABLE {payloads_table} (payload INTEGER, city_key VARCHAR, file_name VARCHAR, "
         "payload_sha256 VARCHAR, payload_note VARCHAR)"
     )
     con.execute(f"INSERT INTO {payloads_table} VALUES {', '.join(payload_rows)}")
-    con.execute(f"CREATE TEMP TABLE {rows_table} AS {_source_rows_sql(tables, payloads_table, interval)}")
+    con.execute(f"CREATE TEMP TABLE {rows_table} AS "
+                f"{_source_rows_sql(tables, payloads_table, gtfs_tables.left_out_sql(), interval)}")
     observed = {key for (key,) in con.sql(f"SELECT DISTINCT city_key FROM {rows_table}").fetchall()}
     for city_key, (first, last) in sorted(_service_ranges(con, tables, payloads_table).items(), key=str):
         if city_key not in observed:
             log.info("feed %s%s: no scheduled service in %s (the feed's service runs %s to %s); "
                      "no observation for this interval", feed.feed_id, f" city {city_key}" if city_key else "",
                      interval.label, first, last)
-    for table in (*tables.values(), payloads_table):
-        con.execute(f"DROP TABLE {table}")
+    gtfs_tables.drop()
+    con.execute(f"DROP TABLE {payloads_table}")
     return finish_indicator_rows(con, rows_table, feed, interval)
-

@@ -64,6 +64,7 @@ select
     ranked.ingest_period,
     ranked.payload_sha256,
     ranked.payload_row_number,
+    ranked.left_out_share,
     candidates.candidate_count,
     candidates.candidate_feed_ids
 

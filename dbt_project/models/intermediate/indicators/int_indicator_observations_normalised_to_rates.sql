@@ -7,6 +7,8 @@
 --                used and the row is flagged context_from_other_year, the note naming the year.
 --                When the city has no figure at all, the value is NULL, flagged no_context: kept
 --                here, visible, never silently dropped (the mart only holds rows with a value).
+-- A figure whose feed validation left rows out (left_out_share > 0, a flagged notice) is flagged
+-- feed_rows_left_out with the share in the note: shown, left out of ranks and trends.
 -- Context indicators (domain context) are not scored: they feed int_city_context_annual instead.
 
 with
@@ -81,8 +83,9 @@ normalised as (
             when basis = 'total' then observed_value / nullif(denominator_value, 0)
         end as indicator_value,
         case
+            when basis = 'total' and (denominator_value is null or denominator_value = 0) then 'no_context'
+            when left_out_share > 0 then 'feed_rows_left_out'
             when basis = 'rate' then 'ok'
-            when denominator_value is null or denominator_value = 0 then 'no_context'
             when denominator_year is not null and denominator_year != observation_year
                 then 'context_from_other_year'
             else 'ok'
@@ -104,6 +107,7 @@ select
     denominator_year,
     denominator_source,
     quality_flag,
+    left_out_share,
     source_value,
     source_unit,
     source_ref,
@@ -118,6 +122,11 @@ select
             then
                 'city total without a ' || denominator_name || ' figure for ' || city_id
                 || ' in any year (add it to the cities seed or send it as a context observation)'
+        when quality_flag = 'feed_rows_left_out'
+            then
+                'the feed''s validation left out ' || cast(round(100 * left_out_share, 1) as varchar)
+                || '% of the rows this figure is computed from (flagged notices of feed ' || feed_id
+                || ', period ' || ingest_period || ' in fct_feed_notices; docs/feed_validation.md)'
         when quality_flag = 'context_from_other_year'
             then
                 'divided by the ' || denominator_name || ' of '

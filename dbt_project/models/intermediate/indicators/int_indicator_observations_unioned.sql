@@ -64,6 +64,7 @@ select
     source_ref,
     source_note,
     payload_sha256,
-    payload_row_number
+    payload_row_number,
+    left_out_share
 
 from unioned
