@@ -45,4 +45,5 @@ def test_well_formed_estimates_pass():
 )
 def test_a_broken_honesty_rule_stops_the_publish(changes, expected):
     failed = _failed(_impact_rows(**changes))
-    assert any(name == expected[0] and (expected[1] is None or column == expected[1]) for name, column in failed), failed
+    expectation, column = expected
+    assert any(name == expectation and column in (None, failed_column) for name, failed_column in failed), failed
