@@ -14,17 +14,12 @@ what the pipeline's rule (similar cities without a practice of the category in t
 
 from __future__ import annotations
 
-import sys
 import time
 from datetime import date
-from pathlib import Path
 
 import duckdb
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "src"))
-
-from citypeers.impact import estimate  # noqa: E402
+from citypeers.impact import estimate
 
 GROUP_SIZE = 21
 FIRST_MONTH = date(2021, 1, 1)
@@ -101,7 +96,7 @@ def run(city_count: int = 1000, practice_count: int = 100, months: int = 60, see
         (planted, estimate(panel, city_id, start_date, donors, grain="month"))
         for city_id, start_date, planted, donors in practices
     ]
-    seconds = time.perf_counter() - built
+    seconds = time.perf_counter() - built  # the goal's figure: every practice estimated
     graded = [(planted * 100, e) for planted, e in estimates if e.effect_pct is not None]
     nulls = [e for planted, e in graded if planted == 0]
     planted_nonzero = [e for planted, e in graded if planted != 0]
@@ -111,6 +106,7 @@ def run(city_count: int = 1000, practice_count: int = 100, months: int = 60, see
         "practices": len(practices),
         "months": months,
         "seed": seed,
+        "wall_seconds": round(time.perf_counter() - started, 2),
         "panel_build_seconds": round(built - started, 2),
         "estimate_seconds": round(seconds, 2),
         "practices_per_second": round(len(practices) / seconds, 2),
