@@ -12,7 +12,7 @@ import pytest
 
 from citypeers import paths, registry
 from citypeers.demo import generate
-from citypeers.demo.generator import read_air_levels
+from citypeers.demo.generator import demo_city_month_means, read_air_levels
 from citypeers.feeds import eea_air
 from citypeers.feeds.payloads import LandedPayload
 from citypeers.intervals import Interval
@@ -202,3 +202,18 @@ def test_each_hour_is_reported_once_per_sampling_process_and_sensor_across_year_
              FROM read_parquet('{root}/openaq_air/measurements.parquet'))
     """).fetchone()
     assert (eea_repeats, openaq_repeats) == (0, 0)
+
+
+def test_demo_city_month_means_have_only_the_pollutants_asked_and_the_planted_gaps():
+    means = demo_city_month_means(years=(2025,), cities=["athens", "seville"], pollutants=("no2",))
+    assert set(means["pollutant"]) == {"no2"}
+    seville = means[means["city_id"] == "seville"]
+    assert len(seville) == 12 and seville["is_valid"].all()
+    athens = means[means["city_id"] == "athens"]  # city_starts_in_may: nothing before 1 May of the last year
+    assert [d.month for d in athens["period_start"]] == list(range(5, 13)) and athens["is_valid"].all()
+
+
+def test_demo_city_month_means_show_the_planted_practice_step():
+    means = demo_city_month_means(years=(2024, 2025), cities=["barcelona"], pollutants=("no2",))
+    by_year = means.groupby(means["period_start"].map(lambda d: d.year))["value"].mean()
+    assert 0.78 < by_year[2025] / by_year[2024] < 0.92  # planted -15% from 2025-01-01, plus weather

@@ -1,56 +1,25 @@
-"""The effect of a city's practice on one indicator: a synthetic control from its donor cities.
+"""`estimate`: one practice's effect on one indicator, from a long panel of city periods.
 
-Method (chosen by measurement; figures in docs/architecture.md, "Evidence grades"):
-
-* **Fit**: pysyncon's `Synth`, outcome-only (the pre-period outcomes are the predictors, with a
-  `custom_V` that undoes pysyncon's per-period scaling, so the weights minimise the plain
-  pre-period squared error; no outer V search, one quadratic programme per fit). Every series is
-  first divided by its own pre-period mean: convex weights cannot reach a treated city whose
-  level lies outside its donors' range, and on the demo data the raw fit missed Barcelona's
-  planted -15% NO2 by +4.5 points on average over 10 seeds, the relative fit by 0.0. pysyncon's
-  `AugSynth` (ridge-augmented) recovered the planted effects no better (within 0.1 point of the
-  relative Synth) at 0.7 s a fit instead of 5 ms: with a placebo fit per donor, 100 practices
-  would take about 25 minutes, against the 60 s goal.
-* **Placebos in space**: each eligible donor in turn is treated as if it had adopted the
-  practice, fitted from the other donors. p-value = rank / (n + 1), where rank is the treated
-  city's post/pre RMSPE ratio ranked from the largest among itself and its n donors (ties count
-  against the treated city); the smallest possible p is 1 / (n + 1).
-* **Interval** (90%, `interval_method` "placebo_standardised_t"): each donor's placebo "effect"
-  (in %) is pure estimation error; divided by that donor's own pre-period fit error (in %) it is
-  comparable across cities that fit well or badly. The interval is
-  effect_pct ± t(n-1, 0.95) × RMS(placebo effect / placebo pre-fit error) × √(1 + 1/n) ×
-  the treated city's pre-fit error: a prediction interval for one more estimation error, scaled
-  to the treated city's fit. pysyncon's conformal `confidence_interval` gives intervals per
-  period, not for the mean effect, and took 1.9 s per practice with a fixed V (321 s with an
-  optimised V): too slow for the benchmark goal.
-
-Too little data is a grade, not a number: an `insufficient` estimate has every effect field None.
+Chooses the periods and the eligible donors, runs the synthetic control
+(`citypeers.impact.synthetic_control`) and grades the evidence (`citypeers.impact.grades`). Too
+little data is a grade, not a number: an `insufficient` estimate has every effect field None.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-MIN_PRE_POINTS = 12
-MIN_DONORS = 5
+from citypeers.impact.grades import MIN_DONORS, evidence_grade, too_little_data
+from citypeers.impact.synthetic_control import INTERVAL_LEVEL, INTERVAL_METHOD, synthetic_control
+
 MAX_PRE_POINTS = 36
 MAX_POST_POINTS = 36
-STRONG_MIN_PRE_POINTS = 24
-STRONG_MAX_PRE_RMSPE_PCT = 10.0
-STRONG_MAX_P_VALUE = 0.10
-MODERATE_MAX_PRE_RMSPE_PCT = 15.0
-MODERATE_MAX_P_VALUE = 0.25
-INTERVAL_LEVEL = 0.90
-INTERVAL_METHOD = "placebo_standardised_t"
 WEIGHT_SHOWN_ABOVE = 0.001
 GRAINS = ("month", "year")
-
 
 @dataclass(frozen=True)
 class ImpactEstimate:
@@ -89,72 +58,6 @@ class ImpactEstimate:
     evidence_grade: str
     grade_reason: str
     dropped_donors: dict[str, str] = field(default_factory=dict)
-
-
-def evidence_grade(
-    *,
-    pre_points: int,
-    post_points: int,
-    donor_count: int,
-    pre_rmspe_pct: float | None = None,
-    placebo_p_value: float | None = None,
-    placebo_count: int = 0,
-    effect_pct_lower: float | None = None,
-    effect_pct_upper: float | None = None,
-) -> tuple[str, str]:
-    """The written grading rules: (grade, one plain sentence saying why).
-
-    - insufficient: fewer than 12 pre-period points, fewer than 5 eligible donors, or no
-      post-period point (no effect is reported);
-    - strong: pre-period fit within 10% (RMSPE as % of the treated pre mean), at least 24
-      pre-period points, placebo p <= 0.10 and a 90% interval that excludes 0;
-    - moderate: fit within 15%, placebo p <= 0.25 and an interval that excludes 0;
-    - weak: anything else (an effect is reported, but it is not told apart from noise).
-
-    Calibrated on the demo's null practice (Taipei NO2, no effect): graded moderate or strong in
-    0 of 40 seeds (tests/integration/test_impact_recovery.py measures it again).
-    """
-    too_little = _too_little_data(pre_points, post_points, donor_count)
-    if too_little:
-        return "insufficient", too_little
-    if pre_rmspe_pct is None or placebo_p_value is None or effect_pct_lower is None or effect_pct_upper is None:
-        return "insufficient", "insufficient: the synthetic control could not be fitted"
-    rank = round(placebo_p_value * (placebo_count + 1))
-    fit = f"pre-period fit within {pre_rmspe_pct:.0f}%"
-    placebo = f"placebo rank {rank} of {placebo_count + 1} (p = {placebo_p_value:.2f})"
-    interval = f"interval {effect_pct_lower:+.0f}% to {effect_pct_upper:+.0f}%"
-    excludes_zero = effect_pct_upper < 0 or effect_pct_lower > 0
-    if not excludes_zero:
-        return "weak", f"weak: the {interval} includes 0"
-    if pre_rmspe_pct > MODERATE_MAX_PRE_RMSPE_PCT:
-        return "weak", (
-            f"weak: pre-period fit off by {pre_rmspe_pct:.0f}% "
-            f"(moderate needs within {MODERATE_MAX_PRE_RMSPE_PCT:.0f}%), {interval}"
-        )
-    if placebo_p_value > MODERATE_MAX_P_VALUE:
-        return "weak", f"weak: {placebo} (moderate needs p <= {MODERATE_MAX_P_VALUE:.2f}), {interval}"
-    missing = [
-        rule
-        for rule, met in (
-            (f"a fit within {STRONG_MAX_PRE_RMSPE_PCT:.0f}%", pre_rmspe_pct <= STRONG_MAX_PRE_RMSPE_PCT),
-            (f"{STRONG_MIN_PRE_POINTS} pre-period points (has {pre_points})", pre_points >= STRONG_MIN_PRE_POINTS),
-            (f"p <= {STRONG_MAX_P_VALUE:.2f}", placebo_p_value <= STRONG_MAX_P_VALUE),
-        )
-        if not met
-    ]
-    if missing:
-        return "moderate", f"moderate: {fit} and {placebo}, {interval}; strong needs {' and '.join(missing)}"
-    return "strong", f"strong: {fit}, {pre_points} pre-period points and {placebo}, {interval}"
-
-
-def _too_little_data(pre_points: int, post_points: int, donor_count: int) -> str | None:
-    if pre_points < MIN_PRE_POINTS:
-        return f"insufficient: {pre_points} pre-period points (rule: at least {MIN_PRE_POINTS})"
-    if donor_count < MIN_DONORS:
-        return f"insufficient: {donor_count} eligible donors (rule: at least {MIN_DONORS})"
-    if post_points < 1:
-        return "insufficient: no valid post-period point yet"
-    return None
 
 
 def estimate(
@@ -200,7 +103,7 @@ def estimate(
             "is_valid": window["is_valid"].astype(bool).to_numpy(),
         }
     )
-    reason = _too_little_data(len(pre), len(post), len(eligible))
+    reason = too_little_data(len(pre), len(post), len(eligible))
     base = dict(
         treated=treated,
         start=start,
@@ -224,23 +127,18 @@ def estimate(
     periods = pre + post
     y = usable.loc[periods, "value"].to_numpy(dtype=float)
     donor_values = wide.loc[periods, eligible].to_numpy(dtype=float)
-    fit = _fit(donor_values, y, len(pre))
-    placebos = [
-        _fit(np.delete(donor_values, j, axis=1), donor_values[:, j], len(pre)) for j in range(len(eligible))
-    ]
-    ratios = np.array([p.ratio for p in placebos])
-    placebo_p = float((1 + np.sum(ratios >= fit.ratio)) / (len(placebos) + 1))
-    half_width = _interval_half_width(fit, placebos)
+    control = synthetic_control(donor_values, y, len(pre))
+    fit = control.fit
     synthetic_post_mean = float(fit.synthetic[len(pre) :].mean())
     series["synthetic"] = series["period_start"].map(dict(zip(periods, fit.synthetic, strict=True)))
-    pct_lower, pct_upper = fit.effect_pct - half_width, fit.effect_pct + half_width
+    pct_lower, pct_upper = control.effect_pct_lower, control.effect_pct_upper
     grade, reason = evidence_grade(
         pre_points=len(pre),
         post_points=len(post),
         donor_count=len(eligible),
         pre_rmspe_pct=fit.pre_rmspe_pct,
-        placebo_p_value=placebo_p,
-        placebo_count=len(placebos),
+        placebo_p_value=control.placebo_p_value,
+        placebo_count=len(control.placebo_ratios),
         effect_pct_lower=pct_lower,
         effect_pct_upper=pct_upper,
     )
@@ -261,63 +159,15 @@ def estimate(
         pre_rmspe=fit.pre_rmspe,
         pre_rmspe_pct=fit.pre_rmspe_pct,
         post_pre_rmspe_ratio=fit.ratio,
-        placebo_p_value=placebo_p,
-        placebo_count=len(placebos),
+        placebo_p_value=control.placebo_p_value,
+        placebo_count=len(control.placebo_ratios),
         effect_pct_by_post_year=by_year,
         donor_weights={d: float(w) for d, w in zip(eligible, fit.weights, strict=True) if w > WEIGHT_SHOWN_ABOVE},
-        placebo_ratios={d: float(r) for d, r in zip(eligible, ratios, strict=True)},
+        placebo_ratios=dict(zip(eligible, control.placebo_ratios, strict=True)),
         series=series,
         evidence_grade=grade,
         grade_reason=reason,
     )
-
-
-@dataclass(frozen=True)
-class _Fit:
-    weights: np.ndarray
-    synthetic: np.ndarray
-    gaps: np.ndarray
-    pre_rmspe: float
-    pre_rmspe_pct: float
-    ratio: float
-    effect_pct: float
-
-
-def _fit(donor_values: np.ndarray, y: np.ndarray, pre_count: int) -> _Fit:
-    """pysyncon's Synth on series relative to their pre-period means (see the module docstring)."""
-    from pysyncon import Synth  # imported here: pysyncon loads matplotlib, which the CLI need not pay for
-
-    donor_scale = donor_values[:pre_count].mean(axis=0)
-    treated_scale = y[:pre_count].mean()
-    x0 = pd.DataFrame(donor_values[:pre_count] / donor_scale)
-    x1 = pd.Series(y[:pre_count] / treated_scale, name="treated")
-    spread = pd.concat([x0, x1], axis=1).std(axis=1)
-    informative = spread.to_numpy() > 0  # a period where all series agree constrains no weight
-    x0, x1, spread = x0[informative], x1[informative], spread[informative]
-    synth = Synth()
-    synth.fit(X0=x0, X1=x1, Z0=x0, Z1=x1, custom_V=spread.to_numpy() ** 2)
-    weights = np.asarray(synth.W, dtype=float)
-    synthetic = (donor_values / donor_scale) @ weights * treated_scale
-    gaps = y - synthetic
-    pre_rmspe = float(np.sqrt(np.mean(gaps[:pre_count] ** 2)))
-    post_rmspe = float(np.sqrt(np.mean(gaps[pre_count:] ** 2)))
-    return _Fit(
-        weights=weights,
-        synthetic=synthetic,
-        gaps=gaps,
-        pre_rmspe=pre_rmspe,
-        pre_rmspe_pct=pre_rmspe / treated_scale * 100,
-        ratio=post_rmspe / pre_rmspe if pre_rmspe > 0 else math.inf,
-        effect_pct=float(gaps[pre_count:].mean() / synthetic[pre_count:].mean() * 100),
-    )
-
-
-def _interval_half_width(fit: _Fit, placebos: list[_Fit]) -> float:
-    """Half-width (in %) of the placebo-standardised t interval of the module docstring."""
-    standardised = np.array([p.effect_pct / p.pre_rmspe_pct for p in placebos if p.pre_rmspe_pct > 0])
-    n = len(standardised)
-    t = stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, n - 1)
-    return float(t * np.sqrt(np.mean(standardised**2)) * np.sqrt(1 + 1 / n) * fit.pre_rmspe_pct)
 
 
 def _eligible_donors(
