@@ -11,12 +11,13 @@ import re
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
 from citypeers import paths
 from citypeers.errors import FeedError
-from citypeers.feeds import gbfs, gtfs
+from citypeers.feeds import gbfs, gtfs, openaq_air, sdmx_csv
 from citypeers.feeds.notices import Notices
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -27,6 +28,9 @@ CASES = sorted(f"{path.parent.parent.name}/{path.parent.name}" for path in CORPU
 YEAR_2024 = Interval.of("2024-01-01", "2025-01-01")
 GTFS_LABEL = "feed.zip"
 GBFS_LABEL = "system"
+YEAR_2014 = Interval.of("2014-01-01", "2015-01-01")
+OPENAQ_DAY = Interval.of("2023-10-16", "2023-10-17")
+OPENAQ_API = "http://api.test/v3"
 
 
 def _expect(case: str) -> dict:
@@ -89,6 +93,68 @@ def _run_gbfs(case: str, expect: dict, tmp_path: Path) -> tuple[Notices, dict | 
     return found, {row["indicator_code"]: row for row in frame.to_dict("records")}, None
 
 
+def _run_sdmx_csv(case: str, expect: dict, tmp_path: Path) -> tuple[Notices, list | None, FeedError | None]:
+    """The case's data.csv, parsed for 2014 with the case's feed options (DIM_2 code B is madrid)."""
+    feed = Feed(feed_id="conformance", source="sdmx_csv", location="unused", schedule="@yearly",
+                city_keys={"B": "madrid"}, options=expect["options"])
+    payload = landed_file(CORPUS / case / "files" / "data.csv", "data.csv")
+    found = Notices(feed.feed_id, YEAR_2014.label)
+    try:
+        frame = sdmx_csv.parse(duckdb.connect(), [payload], feed, YEAR_2014, notices=found).df()
+    except FeedError as error:
+        return found, None, error
+    return found, frame.to_dict("records"), None
+
+
+def _run_openaq_air(case: str, expect: dict, tmp_path: Path) -> tuple[Notices, list | None, FeedError | None]:
+    """The base sensors page (location 2178: PM2.5 sensor 3920, NO₂ sensor 3916) and the case's
+    measurements page of sensor 3920, parsed for 16 October 2023."""
+    feed = Feed(feed_id="conformance", source="openaq_air", location=OPENAQ_API, schedule="@daily",
+                stations={"2178": "madrid"})
+    payloads = [landed_file(CORPUS / "openaq_air" / "_base" / "sensors.json",
+                            f"{OPENAQ_API}/locations/2178/sensors?limit=1000&page=1"),
+                landed_file(CORPUS / case / "files" / "measurements.json",
+                            f"{OPENAQ_API}/sensors/3920/measurements?datetime_from=2023-10-16T00:00:00Z&"
+                            "datetime_to=2023-10-17T00:00:00Z&limit=1000&page=1")]
+    found = Notices(feed.feed_id, OPENAQ_DAY.label)
+    try:
+        frame = openaq_air.parse(duckdb.connect(), payloads, feed, OPENAQ_DAY, notices=found).df()
+    except FeedError as error:
+        return found, None, error
+    return found, frame.to_dict("records"), None
+
+
+def _check_openaq_outcome(expect: dict, found: Notices, rows: list) -> None:
+    """Rows published and quarantined (a flagged air row is quarantined with its code as reason)."""
+    quarantined = [row for row in rows if not pd.isna(row["parse_error"])]
+    assert (len(rows) - len(quarantined), len(quarantined)) == (expect["published"], expect["quarantined"])
+    codes = {n.code for n in found.found if n.severity == "flagged"}
+    assert all(row["parse_error"].split(":")[0] in codes for row in quarantined)
+    assert bool(codes) == (expect["outcome"] == "flagged")
+    assert all(expect.get("message", "") in n.message for n in found.found if n.code == "missing_hours")
+
+
+def _check_sdmx_outcome(expect: dict, found: Notices, rows: list) -> None:
+    """Published figures (indicator, year, value, left_out_share), quarantined rows, and the flags:
+    an SDMX-CSV row stands for one figure, so a flagged row is quarantined with its code, and a
+    flagged annual figure (folded from sub-annual periods) carries left_out_share."""
+    def share(row):
+        return None if pd.isna(row["left_out_share"]) else round(row["left_out_share"], 4)
+
+    published = [row for row in rows if pd.isna(row["parse_error"])]
+    quarantined = [row for row in rows if not pd.isna(row["parse_error"])]
+    assert sorted([r["indicator_code"], r["year"], pytest.approx(r["value"]), share(r)] for r in published) == sorted(
+        expect["figures"])
+    assert len(quarantined) == expect.get("quarantined", 0), [r["parse_error"] for r in quarantined]
+    if "quarantined_rows" in expect:
+        assert [r["source_row"] for r in quarantined] == expect["quarantined_rows"]
+    flagged = [n for n in found.found if n.severity == "flagged"]
+    if expect["outcome"] == "flagged":
+        assert flagged and (quarantined or any(share(r) for r in published))
+    else:
+        assert flagged == [] and not quarantined and not any(share(r) for r in published)
+
+
 def _figures(case: str, rows: dict) -> tuple[tuple, tuple]:
     """(found, expected) figures of a published case."""
     expected = _expect(case)["figures"]
@@ -100,13 +166,14 @@ def _figures(case: str, rows: dict) -> tuple[tuple, tuple]:
 
 
 def _where(label: str, file: str) -> str:
-    return f"{label}/{file}" if file else label
+    return f"{label}/{file}" if file and label else file or label
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_a_conformance_case_raises_its_notices_with_their_location_and_outcome(case, tmp_path):
     expect = _expect(case)
-    run, label = (_run_gtfs, GTFS_LABEL) if case.startswith("gtfs/") else (_run_gbfs, GBFS_LABEL)
+    run, label = {"gtfs": (_run_gtfs, GTFS_LABEL), "gbfs": (_run_gbfs, GBFS_LABEL),
+                  "sdmx_csv": (_run_sdmx_csv, ""), "openaq_air": (_run_openaq_air, "")}[case.split("/")[0]]
     found, rows, error = run(case, expect, tmp_path)
     expected = {(n["code"], n["severity"], _where(label, n["file"]), n["row"], n["field"]) for n in expect["notices"]}
     got = {(n.code, n.severity, n.file, n.row, n.field) for n in found.found}
@@ -119,6 +186,10 @@ def test_a_conformance_case_raises_its_notices_with_their_location_and_outcome(c
         first = next(n for n in expect["notices"] if n["severity"] == "error")
         assert first["code"] in str(error) and _where(label, first["file"]) in str(error)
         assert expect.get("message", "") in str(error)
+        return
+    if case.split("/")[0] in ("sdmx_csv", "openaq_air"):
+        assert error is None, str(error)
+        (_check_sdmx_outcome if case.startswith("sdmx_csv/") else _check_openaq_outcome)(expect, found, rows)
         return
     assert error is None, str(error)
     figures, expected_figures = _figures(case, rows)
@@ -135,8 +206,8 @@ def test_a_conformance_case_raises_its_notices_with_their_location_and_outcome(c
 
 def test_the_corpus_has_a_case_for_every_notice_code_the_policy_claims():
     policy = (paths.REPO_ROOT / "docs" / "feed_validation.md").read_text(encoding="utf-8")
-    claimed = set(re.findall(r"^\| (gtfs|gbfs) \| `([a-z_0-9]+)` \| (error|flagged|notice|warning) \|", policy,
-                             flags=re.MULTILINE))
+    claimed = set(re.findall(r"^\| (gtfs|gbfs|sdmx_csv|openaq_air) \| `([a-z_0-9]+)` \| "
+                             r"(error|flagged|notice|warning) \|", policy, flags=re.MULTILINE))
     covered = {(case.split("/")[0], notice["code"], notice["severity"])
                for case in CASES for notice in _expect(case)["notices"]}
     assert claimed, "docs/feed_validation.md lists no notice code"

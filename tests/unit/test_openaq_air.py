@@ -227,3 +227,23 @@ def test_missing_api_key_variable_raises_feed_error_before_any_request(demo_api,
     with pytest.raises(FeedError, match="CITYPEERS_TEST_OPENAQ_KEY"):
         openaq_air.fetch(feed, TWO_WEEKS)
     assert len(server.request_log) == requests_before
+
+
+def test_an_implausible_no2_value_is_judged_in_micrograms_after_the_ppm_conversion(tmp_path):
+    """2 ppm of NO₂ is 3,825 µg/m³, above the plausible 2,000: quarantined with its code, recorded as
+    a flagged notice; 0.2 ppm (383 µg/m³) passes."""
+    from citypeers.feeds.notices import Notices
+
+    results = json.loads(_fixture("measurements.json").read_text(encoding="utf-8"))["results"]
+    for result, value in zip(results, (2.0, 0.2), strict=True):
+        del result["parameter"]
+        result["value"] = value
+    page = tmp_path / "no2.json"
+    page.write_text(json.dumps({"meta": {}, "results": results}), encoding="utf-8")
+    payloads = [landed_file(_fixture("sensors.json"), SENSORS_URL), landed_file(page, _measurements_url(3916))]
+    found = Notices("test_openaq", FIXTURE_DAY.label)
+    rows = openaq_air.parse(duckdb.connect(), payloads, _fixture_feed(), FIXTURE_DAY, notices=found)
+    assert [(round(value), error and error.split(":")[0]) for value, error in rows.project(
+        "value, parse_error").fetchall()] == [(3825, "implausible_value"), (383, None)]
+    assert [(n.code, n.severity, n.file, n.row) for n in found.found if n.severity == "flagged"] == [
+        ("implausible_value", "flagged", "sensors/3916/measurements?page=1", 0)]

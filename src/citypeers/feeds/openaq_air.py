@@ -8,6 +8,12 @@ sensors for the interval (`/sensors/{id}/measurements`), keeping every response 
 A measurements page does not name its sensor or location, so `parse` takes the sensor from the
 page's request URL and the location, parameter and unit from the landed sensors pages. OpenAQ has
 no validity code; a measurement is valid unless OpenAQ flagged it (`flagInfo.hasFlags`).
+
+Then the values are checked (docs/feed_validation.md, "OpenAQ"), each finding a notice: the -9999
+no-data sentinel, a negative value, a value above the plausible bound of its pollutant in µg/m³
+(after unit conversion), and several values for one station, pollutant and hour leave the row out
+(quarantined with the code as reason, as every broken air row); an exact repeat of a row is dropped
+once and recorded; the hours of the interval without a usable value are counted per sensor.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from urllib3.util.retry import Retry
 from citypeers import units
 from citypeers.errors import FeedError
 from citypeers.feeds import empty_source_rows_sql, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -39,6 +46,14 @@ _UTC_SQL = """CASE
         THEN timezone('UTC', try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ))
     ELSE try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMP) END"""
 _RETRY_STATUSES = (429, 500, 502, 503, 504)
+_PAGE = re.compile(r"[?&]page=(\d+)")
+# OpenAQ's no-data marker in `value` (a missing hour, not a concentration).
+SENTINEL = -9999
+# Hourly concentrations above these (µg/m³, units.CANONICAL_UNIT) are sensor or unit faults, not air:
+# generous, so that real episodes pass (Delhi's worst winter hours reach about 1,000 µg/m³ of PM2.5;
+# dust storms several thousand of PM10, capped by the parsed__openaq_air suite's 5,000; NO₂ at the
+# bound is about 1 ppm, 5 times the EU one-hour alert threshold of 400).
+PLAUSIBLE_MAX_UG_M3 = {"pm25": 2000.0, "pm10": 5000.0, "no2": 2000.0}
 
 
 def _session(feed: Feed) -> requests.Session:
@@ -192,9 +207,11 @@ def _results(payload: LandedPayload, feed: Feed) -> list:
 
 
 def parse(
-    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
+    con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval,
+    notices: Notices | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """Landed sensors and measurements pages → parsed air rows for the interval."""
+    """Landed sensors and measurements pages → parsed air rows for the interval, checked."""
+    notices = notices if notices is not None else Notices(feed.feed_id, interval.label)
     sensor_pages, measurement_pages = [], []
     for payload in payloads:
         if _SENSORS_PATH.search(payload.request):
@@ -216,7 +233,109 @@ def parse(
     _check_pages(con, measurement_pages, sensors, feed)
     con.execute(f"CREATE TEMP TABLE {table} AS {_source_rows_sql(measurement_pages, sensors)}")
     _check_required_fields(con, table, measurement_pages, feed)
-    return finish_air_rows(con, table, feed, interval)
+    return _checked_rows(con, finish_air_rows(con, table, feed, interval), measurement_pages, interval, notices)
+
+
+def _page_label(page: LandedPayload) -> str:
+    """A measurements page in notices: its sensor and page number."""
+    number = _PAGE.search(page.request)
+    return f"sensors/{_sensor_of(page)}/measurements?page={number.group(1) if number else 1}"
+
+
+def _checked_rows(
+    con: duckdb.DuckDBPyConnection, finished: duckdb.DuckDBPyRelation, pages: list[LandedPayload],
+    interval: Interval, notices: Notices,
+) -> duckdb.DuckDBPyRelation:
+    """The parsed rows with the value checks added to `parse_error`, exact repeats dropped, and
+    every finding (and each sensor's missing hours) recorded as a notice."""
+    parsed, checked = new_table_name("openaq_air_parsed"), new_table_name("openaq_air_checked")
+    con.register(parsed, finished)
+    bounds = ", ".join(f"({sql_literal(p)}, {bound})" for p, bound in sorted(PLAUSIBLE_MAX_UG_M3.items()))
+    con.execute(f"""
+    CREATE TEMP TABLE {checked} AS
+    SELECT * EXCLUDE (copies, same_values, copy_number, plausible_max, value_check, parse_error),
+        nullif(concat_ws('; ', parse_error, value_check,
+            CASE WHEN copies > 1 AND NOT same_values
+                 THEN 'duplicate_sensor_hour: ' || copies || ' different values for this station, pollutant and hour'
+            END), '') AS parse_error,
+        value_check, copies, same_values
+    FROM (
+        SELECT rows.*, bounds.plausible_max,
+            count(*) OVER same_hour AS copies,
+            min(source_value) OVER same_hour IS NOT DISTINCT FROM max(source_value) OVER same_hour
+                AND min(source_unit) OVER same_hour IS NOT DISTINCT FROM max(source_unit) OVER same_hour
+                AND bool_and(is_valid) OVER same_hour = bool_or(is_valid) OVER same_hour AS same_values,
+            row_number() OVER (same_hour ORDER BY payload_sha256, source_row) AS copy_number,
+            CASE WHEN source_value = {SENTINEL}
+                     THEN 'sentinel_value: {SENTINEL} is OpenAQ''s no-data marker, not a concentration'
+                 WHEN source_value < 0 THEN 'negative_value: ' || source_value || ' ' || source_unit
+                     || ' (a concentration cannot be negative)'
+                 WHEN rows.value > bounds.plausible_max THEN 'implausible_value: ' || round(rows.value, 1)
+                     || ' µg/m³ is above the plausible bound of ' || bounds.plausible_max || ' for ' || rows.pollutant
+            END AS value_check
+        FROM {parsed} AS rows
+        LEFT JOIN (VALUES {bounds}) AS bounds(pollutant, plausible_max) USING (pollutant)
+        WINDOW same_hour AS (PARTITION BY station_id, pollutant, coalesce(measured_at_utc, TIMESTAMP '-infinity'),
+                             CASE WHEN measured_at_utc IS NULL THEN payload_sha256 || source_row END)
+    )
+    WHERE copy_number = 1 OR NOT same_values
+    """)
+    labels = ", ".join(f"({sql_literal(page.sha256)}, {sql_literal(_page_label(page))}, {_sensor_of(page)})"
+                       for page in pages)
+    page_labels = f"(VALUES {labels}) AS pages(payload_sha256, page_label, sensor_id)"
+    notices.add_rows(con.sql(f"""
+        SELECT page_label, source_row, 'value', regexp_extract(value_check, '^([a-z_]+):', 1), 'flagged',
+            value_check || '; the row is left out'
+        FROM {checked} JOIN {page_labels} USING (payload_sha256) WHERE value_check IS NOT NULL
+        UNION ALL
+        SELECT page_label, source_row, 'period.datetimeFrom.utc', 'duplicate_sensor_hour',
+            CASE WHEN same_values THEN 'notice' ELSE 'flagged' END,
+            CASE WHEN same_values THEN copies || ' identical rows for ' || station_id || ' ' || pollutant || ' '
+                     || strftime(measured_at_utc, '%Y-%m-%dT%H:%MZ') || ': kept once'
+                 ELSE copies || ' different values for ' || station_id || ' ' || pollutant || ' '
+                     || strftime(measured_at_utc, '%Y-%m-%dT%H:%MZ') || ': every one is left out' END
+        FROM {checked} JOIN {page_labels} USING (payload_sha256) WHERE copies > 1
+        ORDER BY 1, 2
+    """).fetchall())
+    _missing_hours(con, checked, page_labels, interval, notices)
+    return con.sql(f"SELECT * EXCLUDE (value_check, copies, same_values) FROM {checked} "
+                   "ORDER BY station_id, pollutant, measured_at_utc, payload_sha256, source_row")
+
+
+def _missing_hours(con: duckdb.DuckDBPyConnection, checked: str, page_labels: str, interval: Interval,
+                   notices: Notices) -> None:
+    """Per sensor with a landed measurements page: the interval's hours without a usable value,
+    and the longest run of them."""
+    hours = int((interval.end - interval.start).total_seconds() // 3600)
+    start, end = f"TIMESTAMP '{interval.start:%Y-%m-%d %H:%M:%S}'", f"TIMESTAMP '{interval.end:%Y-%m-%d %H:%M:%S}'"
+    notices.add_rows(con.sql(f"""
+        WITH sensors AS (
+            SELECT sensor_id, min(page_label) AS page_label, min(payload_sha256) AS first_page
+            FROM {page_labels} GROUP BY sensor_id
+        ),
+        usable AS (
+            SELECT DISTINCT pages.sensor_id, date_trunc('hour', measured_at_utc) AS hour
+            FROM {checked} JOIN {page_labels} USING (payload_sha256)
+            WHERE parse_error IS NULL AND measured_at_utc >= {start} AND measured_at_utc < {end}
+        ),
+        edges AS (
+            SELECT sensor_id, hour, lag(hour) OVER (PARTITION BY sensor_id ORDER BY hour) AS previous
+            FROM (SELECT * FROM usable UNION ALL SELECT sensor_id, {end} FROM sensors)
+        ),
+        gaps AS (
+            SELECT sensor_id,
+                sum(datediff('hour', coalesce(previous + INTERVAL 1 HOUR, {start}), hour)) AS missing,
+                arg_max(coalesce(previous + INTERVAL 1 HOUR, {start}),
+                        datediff('hour', coalesce(previous + INTERVAL 1 HOUR, {start}), hour)) AS gap_start,
+                max(datediff('hour', coalesce(previous + INTERVAL 1 HOUR, {start}), hour)) AS longest
+            FROM edges GROUP BY sensor_id
+        )
+        SELECT page_label, NULL, 'period.datetimeFrom.utc', 'missing_hours', 'notice',
+            missing || ' of {hours} hours of the interval have no usable value (longest gap: ' || longest
+            || ' hour(s) from ' || strftime(gap_start, '%Y-%m-%dT%H:%MZ')
+            || '); a day needs min_valid_hours_per_day valid hours'
+        FROM gaps JOIN sensors USING (sensor_id) WHERE missing > 0 ORDER BY page_label
+    """).fetchall())
 
 
 def _sensor_of(measurements_page: LandedPayload) -> int:

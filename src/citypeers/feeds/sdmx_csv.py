@@ -297,7 +297,9 @@ def _row_checks(con: duckdb.DuckDBPyConnection, file: _File, mapping: _Mapping, 
     partial = " OR ".join(f"{columns.code(i)} IS NULL" for i in mapping.key_ids + [
         i for i in mapping.filter_ids if i in columns])
     notices.add_rows(con.sql(f"""
-        SELECT {sql_literal(file.label)}, csv_line, {sql_literal(mapping.key_ids[0])}, 'attribute_only_row', 'notice',
+        SELECT {sql_literal(file.label)}, csv_line, coalesce({', '.join(
+            f"CASE WHEN {columns.code(i)} IS NULL THEN {sql_literal(i)} END" for i in mapping.key_ids)}),
+            'attribute_only_row', 'notice',
             'a row without any measure value for a partial key (' || concat_ws(', ', {', '.join(
                 f"CASE WHEN {columns.code(i)} IS NULL THEN {sql_literal(i)} END" for i in mapping.key_ids)}) ||
             ' empty): attributes attached to a series or group, no figure; not read'
@@ -307,7 +309,7 @@ def _row_checks(con: duckdb.DuckDBPyConnection, file: _File, mapping: _Mapping, 
     """).fetchall())
     read = set(mapping.key_ids + mapping.filter_ids + mapping.file_measures + mapping.read_attributes
                + [file.structure_column, "ACTION"])
-    checks = [f"SELECT csv_line, {sql_literal(i)} AS field, {sql_literal(i in read)} AS is_read FROM {table} "
+    checks = [f"SELECT csv_line, {sql_literal(i)} AS field, {str(i in read).lower()} AS is_read FROM {table} "
               f"WHERE strpos({columns.raw(i)}, chr(10)) > 0 OR strpos({columns.raw(i)}, chr(13)) > 0"
               for i in columns.by_id]
     for line, field, is_read in con.sql(" UNION ALL ".join(checks) + " ORDER BY csv_line, field").fetchall():
