@@ -7,6 +7,8 @@
 --                used and the row is flagged context_from_other_year, the note naming the year.
 --                When the city has no figure at all, the value is NULL, flagged no_context: kept
 --                here, visible, never silently dropped (the mart only holds rows with a value).
+-- A city annual mean of an air pollutant reported by an indicator feed is a rate whose stations
+-- are unknown; the derivation note says so (station readings win over it in the mart).
 -- Context indicators (domain context) are not scored: they feed int_city_context_annual instead.
 
 with
@@ -33,7 +35,8 @@ scored_observations as (
 
     select
         observations.*,
-        indicators.normalised_by
+        indicators.normalised_by,
+        indicators.domain
 
     from observations
     inner join indicators
@@ -125,6 +128,10 @@ select
                 || cast(observation_year as varchar) || ' figure)'
     end as quality_note,
     case
+        when domain = 'air_quality'
+            then
+                'city annual mean as reported by feed ' || feed_id
+                || ' (station count unknown: not computed from station readings)'
         when basis = 'rate'
             then 'rate as reported by feed ' || feed_id
         when quality_flag = 'no_context'
