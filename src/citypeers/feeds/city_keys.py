@@ -49,12 +49,8 @@ def resolve(feed: Feed, key: str, country: str | None, registry: list[City]) -> 
     folded = _fold(key)
     if folded in mapped:
         candidates = [by_id.get(mapped[folded]) or City(mapped[folded], key, "", "")]
-        named_by = f"mapped under cities: of feed {feed.feed_id}"
-    elif folded in by_id:
-        candidates, named_by = [by_id[folded]], "a city id"
-    else:
-        candidates = [city for city in registry if _fold(city.city_name) == folded]
-        named_by = "a registry city name"
+    else:  # a city id, and every registry city of that name
+        candidates = [city for city in registry if city.city_id == folded or _fold(city.city_name) == folded]
     if country is not None and _fold(country) and candidates:
         countries = {_fold(k): str(v).strip().upper() for k, v in (feed.options.get("countries") or {}).items()}
         in_country = [
@@ -63,10 +59,9 @@ def resolve(feed: Feed, key: str, country: str | None, registry: list[City]) -> 
         ]
         if not in_country:
             return None, (
-                f"{OUT_OF_SCOPE}: city {key!r} in {country!r} is not a known city: {key!r} is "
-                f"{named_by}, but {', '.join(_describe(c) for c in candidates)} is in another country "
-                f"(if {country!r} is that country spelled otherwise, map it to the ISO3 code under "
-                f"options.countries of feed {feed.feed_id})"
+                f"{OUT_OF_SCOPE}: city {key!r} in {country!r} is not a known city: the registry's "
+                f"{', '.join(_describe(c) for c in candidates)} is in another country (if {country!r} is that "
+                f"country spelled otherwise, map it to the ISO3 code under options.countries of feed {feed.feed_id})"
             )
         candidates = in_country
     if len(candidates) == 1:
