@@ -223,21 +223,30 @@ def max_quarantine_share(feed: Feed) -> float:
 def gate_reasons(con: duckdb.DuckDBPyConnection, kind: str) -> dict[int, str]:
     """Row number -> why a candidate without a parse error cannot go to the warehouse: what dbt and
     the marts suites require of a parsed row that a GX suite cannot say. Every row: a city of the
-    registry (dbt's relationships test). Indicator rows: a numeric indicator of the catalogue, in
-    its canonical unit; a year within the indicator's min_year-max_year; a finite value; a city
-    total only where the catalogue divides one (normalised_by); a rate within the indicator's
-    plausible_min-plausible_max (the marts suite's range). So a passed gate cannot fail a build."""
+    registry (dbt's relationships test). Air rows: at most 25 hours of a station and pollutant on
+    one local date (dbt's test on the daily model). Indicator rows: a numeric indicator of the
+    catalogue, in its canonical unit; a year within the indicator's min_year-max_year; a finite
+    value; a city total only where the catalogue divides one (normalised_by); a rate within the
+    indicator's plausible_min-plausible_max (the marts suite's range). So a passed gate cannot
+    make a later build fail."""
     cities = mapping_table_sql({city: city for city in city_ids()}, "registry", "city_id", "known_id")
     problems = [
         "CASE WHEN c.city_id IS NOT NULL AND registry.known_id IS NULL THEN 'city_id ''' || c.city_id || "
         "''' is not a city of the registry (dbt_project/seeds/cities.csv)' END"
     ]
     catalogue_join = ""
+    if kind == "air":
+        day_hours = "count(DISTINCT c.measured_at_utc) OVER (PARTITION BY c.station_id, c.pollutant, c.local_date)"
+        problems.append(
+            f"CASE WHEN {day_hours} > 25 THEN 'local date ' || c.local_date || ' holds ' || {day_hours} || "
+            "' hours of station ' || c.station_id || ' (' || c.pollutant || '): a day has at most 25, so the "
+            "local dates do not follow the hours' END"
+        )
     if kind == "indicator":
         catalogue_join = f"LEFT JOIN {units.catalogue_table_sql()} ON c.indicator_code = catalogue.indicator_code"
 
-        def bound(columns: str) -> str:
-            return f"' of indicator ' || c.indicator_code || ' ({columns} in dbt_project/seeds/indicators.csv)'"
+        def where_set(columns: str) -> str:
+            return f"' ({columns} of indicator ' || c.indicator_code || ' in dbt_project/seeds/indicators.csv)'"
 
         problems += [
             "CASE WHEN catalogue.indicator_code IS NULL THEN 'indicator ' || coalesce('''' || c.indicator_code "
@@ -245,17 +254,19 @@ def gate_reasons(con: duckdb.DuckDBPyConnection, kind: str) -> dict[int, str]:
             "(dbt_project/seeds/indicators.csv)' END",
             "CASE WHEN c.year IS NULL THEN 'no year' WHEN c.year NOT BETWEEN catalogue.min_year AND catalogue.max_year "
             "THEN 'year ' || c.year || ' is outside ' || catalogue.min_year || '-' || catalogue.max_year || "
-            f"', the years accepted' || {bound('min_year, max_year')} END",
+            f"{where_set('min_year, max_year')} END",
             "CASE WHEN NOT isfinite(c.value) THEN 'value ' || c.value || ' is not a finite number' END",
             "CASE WHEN catalogue.indicator_code IS NOT NULL AND c.unit IS DISTINCT FROM catalogue.canonical_unit "
             "THEN 'unit ' || coalesce('''' || c.unit || '''', '(none)') || ' is not the canonical unit ''' || "
-            f"catalogue.canonical_unit || '''' || {bound('canonical_unit')} END",
+            f"catalogue.canonical_unit || '''' || {where_set('canonical_unit')} END",
             "CASE WHEN c.basis = 'total' AND catalogue.indicator_code IS NOT NULL AND catalogue.normalised_by IS NULL "
             "THEN 'a city total of ' || c.indicator_code || ' cannot be divided: the catalogue gives it no "
             "normalised_by' END",
-            "CASE WHEN c.basis = 'rate' AND (c.value < catalogue.plausible_min OR c.value > catalogue.plausible_max) "
-            "THEN 'value ' || c.value || ' ' || c.unit || ' is outside ' || catalogue.plausible_min || '-' || "
-            f"catalogue.plausible_max || ', the plausible range' || {bound('plausible_min, plausible_max')} END",
+            "CASE WHEN c.basis = 'rate' AND isfinite(c.value) "
+            "AND (c.value < catalogue.plausible_min OR c.value > catalogue.plausible_max) "
+            "THEN 'value ' || c.value || ' ' || c.unit || ' is outside the plausible range ' || "
+            f"catalogue.plausible_min || '-' || catalogue.plausible_max || {where_set('plausible_min, plausible_max')}"
+            " END",
         ]
     rows = con.execute(f"""
         SELECT file_row_number, reason FROM (
