@@ -6,8 +6,8 @@ Indicator feeds name cities as they please: a city id, a name, a local spelling 
 Athens, Greece (a silent misattribution), and a name two registry cities share cannot be told
 apart. So, per distinct (city, country) pair a payload names:
 
-1. Candidates: the city the feed maps the key to; else the city with that id (spelled exactly);
-   else every registry city with that name (case-insensitive).
+1. Candidates: the city the feed maps the key to; else the city whose id the key spells exactly;
+   else the city with that id and every registry city with that name (both case-insensitive).
 2. When the row names its country (wide_table `options.country_column`, the template's `country`
    column), only candidates of that country remain. A country matches the registry's
    `country_name` or `country_iso3` (case-insensitive), or the ISO3 code the feed maps its
@@ -51,8 +51,8 @@ def resolve(feed: Feed, key: str, country: str | None, registry: list[City]) -> 
         candidates = [by_id.get(mapped[folded]) or City(mapped[folded], key, "", "")]
     elif key.strip() in by_id:  # a city id as the registry spells it: one city, whatever names it shares
         candidates = [by_id[key.strip()]]
-    else:
-        candidates = [city for city in registry if _fold(city.city_name) == folded]
+    else:  # a city id in any case (SDMX codes are upper case), and every city of that name
+        candidates = [city for city in registry if city.city_id == folded or _fold(city.city_name) == folded]
     if country is not None and _fold(country) and candidates:
         countries = {_fold(k): str(v).strip().upper() for k, v in (feed.options.get("countries") or {}).items()}
         in_country = [
