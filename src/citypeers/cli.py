@@ -46,8 +46,13 @@ def _ingest(args: argparse.Namespace) -> None:
 
 def _backfill(args: argparse.Namespace) -> None:
     from citypeers import ingest
+    from citypeers.errors import BackfillError
 
-    _print(ingest.backfill(args.feed_id, args.start, args.end))
+    try:
+        _print(ingest.backfill(args.feed_id, args.start, args.end))
+    except BackfillError as error:
+        _print(error.results)  # what was published, and each failed interval, before the error
+        raise
 
 
 def _build(args: argparse.Namespace) -> None:

@@ -33,3 +33,17 @@ class ContractError(CitypeersError):
 
 class ConfigError(CitypeersError):
     """feeds.yml or the environment is wrong."""
+
+
+class BackfillError(CitypeersError):
+    """Some intervals of a backfill failed; every interval ran, and each failure is listed."""
+
+    def __init__(self, feed_id: str, interval_count: int, failures: list[tuple[str, str]], results: list[dict]):
+        self.failures = failures
+        self.results = results
+        listed = "\n".join(f"  {period}: {error}" for period, error in failures)
+        super().__init__(
+            f"backfill of feed '{feed_id}': {len(failures)} of {interval_count} intervals failed (the others "
+            f"were published):\n{listed}\nwhat to do: fix each cause, then rerun the backfill or "
+            "`citypeers ingest` for those intervals"
+        )

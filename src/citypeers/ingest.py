@@ -11,22 +11,32 @@ import importlib
 import inspect
 import logging
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from citypeers import landing, paths
-from citypeers.errors import ContractError, FeedError
-from citypeers.feeds import PARSED_AIR_COLUMNS, PARSED_INDICATOR_COLUMNS, PARSED_PRACTICE_COLUMNS
+from citypeers import landing, paths, units
+from citypeers.errors import BackfillError, CitypeersError, ContractError, FeedError
+from citypeers.feeds import (
+    NOT_A_MEASUREMENT,
+    OUT_OF_SCOPE,
+    PARSED_AIR_COLUMNS,
+    PARSED_INDICATOR_COLUMNS,
+    PARSED_PRACTICE_COLUMNS,
+    is_exclusion,
+    mapping_table_sql,
+)
 from citypeers.feeds.notices import SEVERITIES, Notices
 from citypeers.intervals import Interval, schedule_intervals
-from citypeers.registry import SOURCE_KINDS, Feed, get_feed
+from citypeers.registry import SOURCE_KINDS, Feed, city_ids, get_feed
 from citypeers.runtime_env import duckdb_memory_limit, gx_chunk_rows
 
 log = logging.getLogger(__name__)
 
-# Share of a period's rows that may be quarantined before the feed counts as broken.
+# Share of a period's in-scope rows (rows out of scope and cells that are not measurements do not
+# count) that may be quarantined before the feed counts as broken: options.max_quarantine_share.
 DEFAULT_MAX_QUARANTINE_SHARE = 0.5
 
 # The parsed schemas, by kind of source: what the ingest step adds, then the parsers' contract
@@ -182,25 +192,31 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
             f"feeds.yml) and rerun this interval. Full result: {outcome.results_file}"
         )
 
-    # Row number in the candidates file -> reason. A row with a parse error is quarantined with
-    # the parser's own words, which say more.
+    # Row number in the candidates file -> reason: GX's, then what the warehouse requires of a row
+    # beyond GX (registry, catalogue), and a parse error in the parser's own words, which say more.
     reasons = outcome.quarantine_reasons()
+    for row_number, reason in gate_reasons(con, feed.kind).items():
+        reasons[row_number] = f"{reason}; {reasons[row_number]}" if row_number in reasons else reason
     reasons.update(con.execute(
         "select file_row_number, parse_error from candidates where parse_error is not null").fetchall())
-    max_share = float(feed.options.get("max_quarantine_share", DEFAULT_MAX_QUARANTINE_SHARE))
+    excluded_rows = {row: reason for row, reason in reasons.items() if is_exclusion(reason)}
+    excluded = Counter(reason.split(":", 1)[0] for reason in excluded_rows.values())
     not_due = _rows_not_yet_due(con, feed.kind, interval)
-    judged = total - len(not_due)
-    failing = {row: reason for row, reason in reasons.items() if row not in not_due}
-    if judged and len(failing) / judged > max_share:
-        row_number, reason = min(failing.items())
+    broken = {row: reason for row, reason in reasons.items() if row not in excluded_rows and row not in not_due}
+    in_scope = total - len(excluded_rows.keys() | not_due)
+    max_share = max_quarantine_share(feed)
+    if in_scope and len(broken) / in_scope > max_share:
+        row_number, reason = min(broken.items())
         columns = ("source_row", *_EXAMPLE_COLUMNS[feed.kind])
         values = con.execute(f"select {', '.join(columns)} from candidates where file_row_number = ?",
                              [row_number]).fetchone()
         example = ", ".join(f"{column}={value}" for column, value in zip(columns[1:], values[1:], strict=True))
+        left_out = (f" ({sum(excluded.values())} rows out of scope or not measurements not counted)"
+                    if excluded else "")
         raise ContractError(
-            f"feed '{feed_id}' period {interval.label}: {len(failing)} of {judged} rows fail validation "
-            f"(more than {max_share:.0%}{_not_due_note(not_due)}); e.g. row {values[0]} ({example}): {reason}. "
-            f"Nothing was published; the raw payloads are kept in "
+            f"feed '{feed_id}' period {interval.label}: {len(broken)} of {in_scope} rows fail validation "
+            f"(more than {max_share:.0%}, options.max_quarantine_share){left_out}{_not_due_note(not_due)}; "
+            f"e.g. row {values[0]} ({example}): {reason}. Nothing was published; the raw payloads are kept in "
             f"{paths.landing_dir(feed.source, feed.feed_id, interval.label)}. What to do: "
             f"{_WHAT_TO_FIX.get(feed.kind, _WHAT_TO_FIX['air'])}, then rerun this interval."
         )
@@ -224,9 +240,86 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     )
     ensure_schema_file(feed.source)
     published = total - len(reasons)
-    log.info("feed %s period %s: %d rows published, %d quarantined (%s)", feed_id, interval.label,
-             published, len(reasons), paths.quarantine_file(feed.source, feed.feed_id, interval.label))
-    return {"feed_id": feed_id, "period": interval.label, "published": published, "quarantined": len(reasons)}
+    log.info("feed %s period %s: %d rows published, %d quarantined, of which %d out of scope and %d not "
+             "measurements (%s)", feed_id, interval.label, published, len(reasons), excluded[OUT_OF_SCOPE],
+             excluded[NOT_A_MEASUREMENT], paths.quarantine_file(feed.source, feed.feed_id, interval.label))
+    return {"feed_id": feed_id, "period": interval.label, "published": published, "quarantined": len(reasons),
+            "out_of_scope": excluded[OUT_OF_SCOPE], "not_a_measurement": excluded[NOT_A_MEASUREMENT]}
+
+
+def max_quarantine_share(feed: Feed) -> float:
+    """options.max_quarantine_share: the share of a period's in-scope rows that may be quarantined
+    before the feed counts as broken and nothing is published (default 0.5)."""
+    raw = feed.options.get("max_quarantine_share", DEFAULT_MAX_QUARANTINE_SHARE)
+    try:
+        share = float(raw)
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise FeedError(feed.feed_id, f"max_quarantine_share {raw!r} is not a share between 0 and 1",
+                        where="feeds.yml options", action="set options.max_quarantine_share to e.g. 0.5")
+    return share
+
+
+def gate_reasons(con: duckdb.DuckDBPyConnection, kind: str) -> dict[int, str]:
+    """Row number -> why a candidate without a parse error cannot go to the warehouse: what dbt and
+    the marts suites require of a parsed row that a GX suite cannot say. Every row: a city of the
+    registry (dbt's relationships test). Air rows: at most 25 hours of a station and pollutant on
+    one local date (dbt's test on the daily model). Indicator rows: a numeric indicator of the
+    catalogue, in its canonical unit; a year within the indicator's min_year-max_year; a finite
+    value; a city total only where the catalogue divides one (normalised_by); a rate within the
+    indicator's plausible_min-plausible_max (the marts suite's range). So a passed gate cannot
+    make a later build fail."""
+    cities = mapping_table_sql({city: city for city in city_ids()}, "registry", "city_id", "known_id")
+    problems = [
+        "CASE WHEN c.city_id IS NOT NULL AND registry.known_id IS NULL THEN 'city_id ''' || c.city_id || "
+        "''' is not a city of the registry (dbt_project/seeds/cities.csv)' END"
+    ]
+    catalogue_join = ""
+    if kind == "air":
+        day_hours = "count(DISTINCT c.measured_at_utc) OVER (PARTITION BY c.station_id, c.pollutant, c.local_date)"
+        problems.append(
+            f"CASE WHEN {day_hours} > 25 THEN 'local date ' || c.local_date || ' holds ' || {day_hours} || "
+            "' hours of station ' || c.station_id || ' (' || c.pollutant || '): a day has at most 25, so the "
+            "local dates do not follow the hours' END"
+        )
+    if kind == "indicator":
+        catalogue_join = f"LEFT JOIN {units.catalogue_table_sql()} ON c.indicator_code = catalogue.indicator_code"
+
+        def where_set(columns: str) -> str:
+            return f"' ({columns} of indicator ' || c.indicator_code || ' in dbt_project/seeds/indicators.csv)'"
+
+        problems += [
+            "CASE WHEN catalogue.indicator_code IS NULL THEN 'indicator ' || coalesce('''' || c.indicator_code "
+            "|| '''', '(none)') || ' is not a numeric indicator of the catalogue "
+            "(dbt_project/seeds/indicators.csv)' END",
+            "CASE WHEN c.year IS NULL THEN 'no year' WHEN c.year NOT BETWEEN catalogue.min_year AND catalogue.max_year "
+            "THEN 'year ' || c.year || ' is outside ' || catalogue.min_year || '-' || catalogue.max_year || "
+            f"{where_set('min_year, max_year')} END",
+            "CASE WHEN NOT isfinite(c.value) THEN 'value ' || c.value || ' is not a finite number' END",
+            "CASE WHEN catalogue.indicator_code IS NOT NULL AND c.unit IS DISTINCT FROM catalogue.canonical_unit "
+            "THEN 'unit ' || coalesce('''' || c.unit || '''', '(none)') || ' is not the canonical unit ''' || "
+            f"catalogue.canonical_unit || '''' || {where_set('canonical_unit')} END",
+            "CASE WHEN c.basis = 'total' AND catalogue.indicator_code IS NOT NULL AND catalogue.normalised_by IS NULL "
+            "THEN 'a city total of ' || c.indicator_code || ' cannot be divided: the catalogue gives it no "
+            "normalised_by' END",
+            "CASE WHEN c.basis = 'rate' AND isfinite(c.value) "
+            "AND (c.value < catalogue.plausible_min OR c.value > catalogue.plausible_max) "
+            "THEN 'value ' || c.value || ' ' || c.unit || ' is outside the plausible range ' || "
+            f"catalogue.plausible_min || '-' || catalogue.plausible_max || {where_set('plausible_min, plausible_max')}"
+            " END",
+        ]
+    rows = con.execute(f"""
+        SELECT file_row_number, reason FROM (
+            SELECT c.file_row_number, nullif(concat_ws('; ', {", ".join(problems)}), '') AS reason
+            FROM candidates AS c
+            LEFT JOIN {cities} ON c.city_id = registry.city_id
+            {catalogue_join}
+            WHERE c.parse_error IS NULL
+        )
+        WHERE reason IS NOT NULL
+    """).fetchall()
+    return dict(rows)
 
 
 def _rows_not_yet_due(con: duckdb.DuckDBPyConnection, kind: str, interval: Interval) -> set[int]:
@@ -304,15 +397,25 @@ def ingest(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
 def backfill(feed_id: str, start: str, end: str) -> list[dict[str, Any]]:
     """Every complete interval of the feed's schedule between start and end, oldest first, in this
     one process (what the DAG's runs would ingest, without a process per interval). Each interval
-    is published on its own, so a failure leaves the earlier ones published and a rerun redoes
-    them idempotently."""
+    is published on its own and a failed one does not stop the others: every interval runs, then
+    a BackfillError lists every failure (a rerun redoes any interval idempotently)."""
     feed = get_feed(feed_id)
     intervals = schedule_intervals(feed.schedule, start, end)
     if not intervals:
         raise FeedError(feed_id, f"no complete {feed.schedule} interval between {start} and {end}",
                         where="citypeers backfill", action="widen --start/--end")
-    results = []
+    results: list[dict[str, Any]] = []
+    failures: list[tuple[str, str]] = []
     for number, interval in enumerate(intervals, start=1):
         log.info("backfill %s: interval %d of %d (%s)", feed_id, number, len(intervals), interval.label)
-        results.append(ingest(feed_id, interval.start, interval.end))
+        try:
+            results.append(ingest(feed_id, interval.start, interval.end))
+        except Exception as exc:  # every interval runs; the failures are reported together below
+            if not isinstance(exc, CitypeersError):
+                log.exception("backfill %s: interval %s failed unexpectedly", feed_id, interval.label)
+            log.error("backfill %s: interval %s failed: %s", feed_id, interval.label, exc)
+            failures.append((interval.label, f"{type(exc).__name__}: {exc}"))
+            results.append({"feed_id": feed_id, "period": interval.label, "error": str(exc)})
+    if failures:
+        raise BackfillError(feed_id, len(intervals), failures, results)
     return results

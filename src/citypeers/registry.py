@@ -73,9 +73,27 @@ def city_ids() -> set[str]:
 
 def city_names() -> dict[str, str]:
     """city_id -> city name, from the city registry (the dbt seed)."""
+    return {city.city_id: city.city_name for city in cities()}
+
+
+@dataclass(frozen=True)
+class City:
+    """A city of the registry, as feeds name it: id, name and country."""
+
+    city_id: str
+    city_name: str
+    country_name: str
+    country_iso3: str
+
+
+def cities() -> list[City]:
+    """Every city of the registry (the dbt seed), in its order."""
     seed = paths.dbt_project_dir() / "seeds" / "cities.csv"
     with seed.open(newline="", encoding="utf-8") as handle:
-        return {row["city_id"]: row["city_name"] for row in csv.DictReader(handle)}
+        return [
+            City(row["city_id"], row["city_name"], row.get("country_name") or "", row.get("country_iso3") or "")
+            for row in csv.DictReader(handle)
+        ]
 
 
 def _mapping(raw: dict[str, Any], feed_id: str, registry: Path, key: str) -> dict[str, str]:

@@ -180,6 +180,33 @@ def indicator_catalogue() -> dict[str, dict[str, str]]:
         return {row["indicator_code"]: row for row in csv.DictReader(handle)}
 
 
+# Years a figure may describe when the catalogue's min_year / max_year cells are empty: wide
+# enough for historical series (national water and air tables go back to the 1970s).
+DEFAULT_MIN_YEAR = 1950
+DEFAULT_MAX_YEAR = 2100
+
+
+def catalogue_table_sql() -> str:
+    """The numeric indicators of the catalogue as an inline DuckDB table `catalogue(indicator_code,
+    canonical_unit, normalised_by, plausible_min, plausible_max, min_year, max_year)`: what the
+    ingest gate checks a parsed indicator row against."""
+
+    def number(text: str | None) -> str:
+        return repr(float(text)) if text not in (None, "") else "NULL"
+
+    rows = [
+        f"({_literal(code)}, {_literal(row['canonical_unit'])}, {_literal(row.get('normalised_by') or None)}, "
+        f"{number(row.get('plausible_min'))}::DOUBLE, {number(row.get('plausible_max'))}::DOUBLE, "
+        f"{int(row.get('min_year') or DEFAULT_MIN_YEAR)}, {int(row.get('max_year') or DEFAULT_MAX_YEAR)})"
+        for code, row in sorted(indicator_catalogue().items())
+        if row["canonical_unit"] != "category"
+    ]
+    return (
+        f"(VALUES {', '.join(rows)}) AS catalogue(indicator_code, canonical_unit, normalised_by, "
+        "plausible_min, plausible_max, min_year, max_year)"
+    )
+
+
 @lru_cache(maxsize=1024)
 def indicator_factor(indicator_code: str | None, source_unit: str | None) -> tuple[float, str]:
     """(factor, basis) turning a value of `indicator_code` given in `source_unit` into the canonical

@@ -51,6 +51,18 @@ SOURCE_ROW_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Quarantine reasons that are no fault of the feed: rows the platform has no use for. They are kept
+# in the quarantine with their reason and reported, but do not count toward the broken-feed share.
+OUT_OF_SCOPE = "out of scope"  # a city outside the registry (citypeers.feeds.city_keys)
+NOT_A_MEASUREMENT = "not a measurement"  # a cell the table marks as derived (wide_table not_a_measurement)
+
+
+def is_exclusion(reason: str) -> bool:
+    """Whether every part of a quarantine reason is an exclusion, not an error of the feed."""
+    prefixes = (f"{OUT_OF_SCOPE}:", f"{NOT_A_MEASUREMENT}:")
+    return all(part.strip().startswith(prefixes) for part in reason.split("; "))
+
+
 def sql_literal(value: object) -> str:
     """A SQL literal for a value the feed or the registry gave us (never trusted as SQL)."""
     if value is None:
@@ -219,12 +231,16 @@ def finish_indicator_rows(
 ) -> duckdb.DuckDBPyRelation:
     """Indicator source rows → parsed indicator rows (contract columns, order and types).
 
-    Maps the feed's city keys to city ids (feeds.yml `cities`/`cities_file` mapping, else a city
-    id or city name, case-insensitive; rows without a key take the feed's `city_id`), converts every value to its
-    indicator's canonical unit (or canonical city total, `basis = 'total'`) through
+    Maps the feed's city keys to city ids (`citypeers.feeds.city_keys`: the feeds.yml mapping,
+    else a city id or name, checked against the row's country when the source rows have a
+    `country_key` column; rows without a key take the feed's `city_id`), converts every value to
+    its indicator's canonical unit (or canonical city total, `basis = 'total'`) through
     `citypeers.units`, and keeps the observations whose year falls in the interval. A row whose
     year could not be read is kept for every interval so that its reason reaches the quarantine.
+    A row of a city outside the registry carries only its "out of scope:" reason.
     """
+    from citypeers.feeds.city_keys import city_matches_sql
+
     pairs = con.sql(f"SELECT DISTINCT indicator_code, source_unit FROM {rows_table}").fetchall()
     # An annual figure belongs to the interval holding its 1 January (use yearly schedules).
     in_interval = (
@@ -233,13 +249,12 @@ def finish_indicator_rows(
     )
     feed_city = sql_literal(feed.city_id)
     has_share = "left_out_share" in con.sql(f"SELECT * FROM {rows_table} LIMIT 0").columns
-    unmapped = (
-        "'city ' || coalesce('''' || source_rows.city_key || '''', '(none)') || "
-        + sql_literal(
-            f" is not a known city and is not mapped in feed {feed.feed_id}; map it under cities: or "
-            "cities_file: of the feed in feeds.yml (or add the city to dbt_project/seeds/cities.csv)"
-        )
-    )
+    has_country = "country_key" in con.sql(f"SELECT * FROM {rows_table} LIMIT 0").columns
+    country = "source_rows.country_key" if has_country else "NULL::VARCHAR"
+    city_pairs = con.sql(
+        f"SELECT DISTINCT city_key, {country} FROM {rows_table} AS source_rows WHERE city_key IS NOT NULL"
+    ).fetchall()
+    no_city = sql_literal(f"no city, and feed {feed.feed_id} has no city_id")
     selected = ",\n        ".join(
         f"CAST({name if name != 'left_out_share' or has_share else 'NULL'} AS {sql_type}) AS {name}"
         for name, sql_type in PARSED_INDICATOR_COLUMNS
@@ -248,21 +263,25 @@ def finish_indicator_rows(
     WITH checked AS (
         SELECT
             source_rows.*,
-            CASE WHEN source_rows.city_key IS NULL THEN {feed_city} ELSE city_keys.city_id END AS city_id,
+            CASE WHEN source_rows.city_key IS NULL THEN {feed_city} ELSE city_matches.city_id END AS city_id,
             source_rows.source_value * indicator_factors.factor AS value,
             indicator_factors.unit,
             indicator_factors.basis,
-            nullif(concat_ws('; ',
-                source_rows.row_error,
-                CASE WHEN source_rows.row_error IS NULL AND source_rows.source_value IS NULL
-                     THEN 'no value' END,
-                indicator_factors.unit_error,
-                CASE WHEN (CASE WHEN source_rows.city_key IS NULL THEN {feed_city} ELSE city_keys.city_id END)
-                          IS NULL THEN {unmapped} END
-            ), '') AS parse_error
+            CASE WHEN starts_with(city_matches.city_problem, {sql_literal(OUT_OF_SCOPE + ":")})
+                THEN city_matches.city_problem
+                ELSE nullif(concat_ws('; ',
+                    source_rows.row_error,
+                    CASE WHEN source_rows.row_error IS NULL AND source_rows.source_value IS NULL
+                         THEN 'no value' END,
+                    indicator_factors.unit_error,
+                    city_matches.city_problem,
+                    CASE WHEN source_rows.city_key IS NULL AND {feed_city} IS NULL THEN {no_city} END
+                ), '')
+            END AS parse_error
         FROM {rows_table} AS source_rows
-        LEFT JOIN {city_keys_sql(feed)}
-            ON lower(trim(source_rows.city_key)) = city_keys.city_key
+        LEFT JOIN {city_matches_sql(feed, city_pairs)}
+            ON source_rows.city_key = city_matches.city_key
+            AND {country} IS NOT DISTINCT FROM city_matches.country_key
         LEFT JOIN {units.indicator_factor_table_sql(pairs)}
             ON source_rows.indicator_code IS NOT DISTINCT FROM indicator_factors.indicator_code
             AND source_rows.source_unit IS NOT DISTINCT FROM indicator_factors.source_unit

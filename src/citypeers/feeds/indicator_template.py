@@ -10,7 +10,10 @@ One row per city, indicator and year (template: `feeds/templates/citypeers_indic
 - `period`: the year (`2024`); `value`: a number with `.` as decimal mark;
 - `unit`: any unit that fits the indicator (`%`, `kg/resident/day`, or a city total such as `t/year`,
   which citypeers divides by the city's population of that year);
-- `source` and `note`: free text, shown next to the value.
+- `source` and `note`: free text, shown next to the value;
+- `country` (optional): the city's country, a name or ISO3 code as in cities.csv: a name two
+  registry cities share is then told apart, and a city of another country is never taken for a
+  registry city of the same name (`citypeers.feeds.city_keys`).
 
 The location is a path glob (`{home}`, `{year}`); a file may hold many years: each interval keeps
 the years whose 1 January it holds (schedule indicator feeds `@yearly`).
@@ -34,7 +37,7 @@ from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
 REQUIRED_COLUMNS = ("city", "indicator_code", "period", "value", "unit")
-OPTIONAL_COLUMNS = ("source", "note")
+OPTIONAL_COLUMNS = ("source", "note", "country")
 
 
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
@@ -83,7 +86,8 @@ def _source_rows_sql(con: duckdb.DuckDBPyConnection, payload: LandedPayload, fee
             CASE WHEN nullif(trim({value}), '') IS NOT NULL
                       AND try_cast(replace(trim({value}), ' ', '') AS DOUBLE) IS NULL
                  THEN 'value ''' || {value} || ''' is not a number (use . as decimal mark)' END
-        ), '') AS row_error
+        ), '') AS row_error,
+        {optional["country"]} AS country_key
     FROM read_csv({sql_literal(str(payload.path))}, header = true, all_varchar = true)
     """
 
@@ -92,7 +96,8 @@ def parse(
     con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, interval: Interval
 ) -> duckdb.DuckDBPyRelation:
     """Landed template files → parsed indicator observations for the interval's years."""
-    selects = [_source_rows_sql(con, payload, feed) for payload in payloads] or [empty_indicator_rows_sql()]
+    empty = f"SELECT *, NULL::VARCHAR AS country_key FROM ({empty_indicator_rows_sql()})"
+    selects = [_source_rows_sql(con, payload, feed) for payload in payloads] or [empty]
     table = new_table_name("indicator_template_rows")
     con.execute(f"CREATE TEMP TABLE {table} AS {' UNION ALL '.join(selects)}")
     return finish_indicator_rows(con, table, feed, interval)

@@ -10,6 +10,9 @@
 -- the seed for the same year); the seed's area (timeless); the figure of the nearest year
 -- available (on a tie, the earlier year). *_year says which year's figure is used (NULL for the
 -- seed's timeless area), so a caller can flag figures borrowed from another year.
+-- population_density is population / area when it is within the catalogue's plausible range for
+-- population_density; else NULL, with population_density_note naming both figures (one of them is
+-- a data error that passed each figure's own bounds), so no mart shows or compares it.
 
 with
 
@@ -28,6 +31,12 @@ air_city_years as (
 cities as (
 
     select * from {{ ref('cities') }}
+
+),
+
+indicators as (
+
+    select * from {{ ref('indicators') }}
 
 ),
 
@@ -158,35 +167,95 @@ chosen_figures as (
     select * from ranked_figures
     where figure_rank = 1
 
+),
+
+context_figures as (
+
+    select
+        city_years.city_id,
+        city_years.context_year,
+        max(case when chosen_figures.context_code = 'population' then chosen_figures.figure_value end)
+            as population,
+        max(case when chosen_figures.context_code = 'population' then chosen_figures.figure_year end)
+            as population_year,
+        max(case when chosen_figures.context_code = 'population' then chosen_figures.figure_source end)
+            as population_source,
+        max(case when chosen_figures.context_code = 'area_km2' then chosen_figures.figure_value end)
+            as area_km2,
+        max(case when chosen_figures.context_code = 'area_km2' then chosen_figures.figure_year end)
+            as area_year,
+        max(case when chosen_figures.context_code = 'area_km2' then chosen_figures.figure_source end)
+            as area_source,
+        max(case when chosen_figures.context_code = 'gdp_per_capita_ppp' then chosen_figures.figure_value end)
+            as gdp_per_capita_ppp,
+        max(case when chosen_figures.context_code = 'gdp_per_capita_ppp' then chosen_figures.figure_year end)
+            as gdp_year,
+        max(case when chosen_figures.context_code = 'gdp_per_capita_ppp' then chosen_figures.figure_source end)
+            as gdp_source
+
+    from city_years
+    left join chosen_figures
+        on
+            city_years.city_id = chosen_figures.city_id
+            and city_years.context_year = chosen_figures.context_year
+    group by
+        city_years.city_id,
+        city_years.context_year
+
+),
+
+-- One row, whatever the catalogue holds (an aggregate without GROUP BY), so the cross join keeps
+-- every city-year; no catalogue row means no bounds and every density is kept.
+density_bounds as (
+
+    select
+        max(plausible_min) as density_min,
+        max(plausible_max) as density_max
+
+    from indicators
+    where indicator_code = 'population_density'
+
+),
+
+with_density as (
+
+    select
+        context_figures.*,
+        density_bounds.density_min,
+        density_bounds.density_max,
+        context_figures.population / nullif(context_figures.area_km2, 0) as derived_density,
+        coalesce(
+            context_figures.population / nullif(context_figures.area_km2, 0) < density_bounds.density_min
+            or context_figures.population / nullif(context_figures.area_km2, 0) > density_bounds.density_max,
+            false
+        ) as is_density_implausible
+
+    from context_figures
+    cross join density_bounds
+
 )
 
 select
-    city_years.city_id,
-    city_years.context_year,
-    max(case when chosen_figures.context_code = 'population' then chosen_figures.figure_value end)
-        as population,
-    max(case when chosen_figures.context_code = 'population' then chosen_figures.figure_year end)
-        as population_year,
-    max(case when chosen_figures.context_code = 'population' then chosen_figures.figure_source end)
-        as population_source,
-    max(case when chosen_figures.context_code = 'area_km2' then chosen_figures.figure_value end)
-        as area_km2,
-    max(case when chosen_figures.context_code = 'area_km2' then chosen_figures.figure_year end)
-        as area_year,
-    max(case when chosen_figures.context_code = 'area_km2' then chosen_figures.figure_source end)
-        as area_source,
-    max(case when chosen_figures.context_code = 'gdp_per_capita_ppp' then chosen_figures.figure_value end)
-        as gdp_per_capita_ppp,
-    max(case when chosen_figures.context_code = 'gdp_per_capita_ppp' then chosen_figures.figure_year end)
-        as gdp_year,
-    max(case when chosen_figures.context_code = 'gdp_per_capita_ppp' then chosen_figures.figure_source end)
-        as gdp_source
+    city_id,
+    context_year,
+    population,
+    population_year,
+    population_source,
+    area_km2,
+    area_year,
+    area_source,
+    gdp_per_capita_ppp,
+    gdp_year,
+    gdp_source,
+    case when not is_density_implausible then derived_density end as population_density,
+    case
+        when is_density_implausible
+            then
+                'population density ' || cast(round(derived_density, 2) as varchar)
+                || ' per km² (population ' || cast(population as varchar) || ' from ' || population_source
+                || ', area ' || cast(area_km2 as varchar) || ' km² from ' || area_source
+                || ') is outside the plausible range ' || cast(density_min as varchar) || ' to '
+                || cast(density_max as varchar) || ' of the indicator catalogue: left out'
+    end as population_density_note
 
-from city_years
-left join chosen_figures
-    on
-        city_years.city_id = chosen_figures.city_id
-        and city_years.context_year = chosen_figures.context_year
-group by
-    city_years.city_id,
-    city_years.context_year
+from with_density

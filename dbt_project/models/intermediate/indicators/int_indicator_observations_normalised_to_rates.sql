@@ -9,6 +9,8 @@
 --                here, visible, never silently dropped (the mart only holds rows with a value).
 -- A figure whose feed validation left rows out (left_out_share > 0, a flagged notice) is flagged
 -- feed_rows_left_out with the share in the note: shown, left out of ranks and trends.
+-- A city annual mean of an air pollutant reported by an indicator feed is a rate whose stations
+-- are unknown; the derivation note says so (station readings win over it in the mart).
 -- Context indicators (domain context) are not scored: they feed int_city_context_annual instead.
 
 with
@@ -35,7 +37,8 @@ scored_observations as (
 
     select
         observations.*,
-        indicators.normalised_by
+        indicators.normalised_by,
+        indicators.domain
 
     from observations
     inner join indicators
@@ -134,6 +137,10 @@ select
                 || cast(observation_year as varchar) || ' figure)'
     end as quality_note,
     case
+        when domain = 'air_quality'
+            then
+                'city annual mean as reported by feed ' || feed_id
+                || ' (station count unknown: not computed from station readings)'
         when basis = 'rate'
             then 'rate as reported by feed ' || feed_id
         when quality_flag = 'no_context'

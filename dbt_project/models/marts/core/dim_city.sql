@@ -50,8 +50,7 @@ select
     cast(round(latest_context.population) as bigint) as population,
     cast(latest_context.population_year as integer) as population_year,
     cast(latest_context.area_km2 as {{ type_double() }}) as area_km2,
-    cast(latest_context.population / nullif(latest_context.area_km2, 0) as {{ type_double() }})
-        as population_density,
+    cast(latest_context.population_density as {{ type_double() }}) as population_density,
     cast(latest_context.gdp_per_capita_ppp as {{ type_double() }}) as gdp_per_capita_ppp,
     cast(latest_context.gdp_year as integer) as gdp_year,
     cast(cities.income_group as varchar) as income_group,

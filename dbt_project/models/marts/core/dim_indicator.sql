@@ -38,6 +38,8 @@ select
     cast(indicators.score_green_threshold as {{ type_double() }}) as score_green_threshold,
     cast(indicators.score_red_threshold as {{ type_double() }}) as score_red_threshold,
     cast(indicators.score_lower_bound as {{ type_double() }}) as score_lower_bound,
+    cast(indicators.plausible_min as {{ type_double() }}) as plausible_min,
+    cast(indicators.plausible_max as {{ type_double() }}) as plausible_max,
     cast(indicators.iso37120_clause as varchar) as iso37120_clause,
     cast(indicators.sdg11_indicator as varchar) as sdg11_indicator,
     cast(reference_thresholds.who_2021_guideline as {{ type_double() }}) as who_2021_guideline,

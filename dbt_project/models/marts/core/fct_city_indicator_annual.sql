@@ -133,6 +133,16 @@ city_indicator_years as (
     select
         all_indicator_years.*,
         indicators.direction,
+        indicators.plausible_min,
+        indicators.plausible_max,
+        -- A value outside the catalogue's plausible range is a data error, never a figure to rank:
+        -- the ingest gate keeps such reported rates out, so here it is a derived value (an air
+        -- annual mean, a total divided by a population or area) and is kept, flagged.
+        coalesce(
+            all_indicator_years.indicator_value < indicators.plausible_min
+            or all_indicator_years.indicator_value > indicators.plausible_max,
+            false
+        ) as is_implausible,
         row_number() over (
             partition by
                 all_indicator_years.city_id,
@@ -214,8 +224,24 @@ select
     cast(ladder_positions.stations_meeting_rule as integer) as stations_meeting_rule,
     cast(ladder_positions.valid_day_share as {{ type_double() }}) as valid_day_share,
     cast(ladder_positions.meets_completeness_rule as boolean) as meets_completeness_rule,
-    cast(ladder_positions.quality_flag as varchar) as quality_flag,
-    cast(ladder_positions.quality_note as varchar) as quality_note,
+    cast(
+        case when ladder_positions.is_implausible then 'implausible_value' else ladder_positions.quality_flag end
+        as varchar
+    ) as quality_flag,
+    cast(
+        case
+            when ladder_positions.is_implausible
+                then
+                    'value ' || cast(ladder_positions.indicator_value as varchar) || ' ' || indicators.canonical_unit
+                    || ' is outside the plausible range ' || cast(ladder_positions.plausible_min as varchar)
+                    || ' to ' || cast(ladder_positions.plausible_max as varchar)
+                    || ' of the indicator catalogue (a data error: check the feed'
+                    || case when ladder_positions.basis = 'total' then ' and the population or area' else '' end
+                    || ')' || coalesce('; ' || ladder_positions.quality_note, '')
+            else ladder_positions.quality_note
+        end
+        as varchar
+    ) as quality_note,
     cast(highest_target.target_code as varchar) as highest_target_met,
     cast(highest_target.target_name as varchar) as highest_target_met_name,
     cast(next_target.target_code as varchar) as next_target,
