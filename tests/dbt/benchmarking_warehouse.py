@@ -1,7 +1,9 @@
 """A synthetic warehouse for the benchmarking marts, and a dbt runner that builds only them.
 
-The benchmarking marts (dbt_project/models/marts/benchmarking/) read only four contracted inputs:
-dim_city, dim_indicator, dim_indicator_target and fct_city_indicator_annual. Instead of generating
+The benchmarking marts (dbt_project/models/marts/benchmarking/) read four contracted inputs:
+dim_city, dim_indicator, dim_indicator_target and fct_city_indicator_annual, plus the practices
+(dim_practice, fct_practice_impact, stg_practices__practice_indicators), which the learning
+opportunities only attach to their rows and which are written here empty. Instead of generating
 hourly Parquet for hundreds of cities and building the whole project, the test writes those four
 tables straight into a temporary build warehouse and runs
 `dbt build --select path:models/marts/benchmarking`. dbt resolves ref() of an unselected model to
@@ -188,6 +190,14 @@ def write_inputs(build_db: Path, city_count: int = 300, seed: int = 20251122) ->
                 cast(meets_completeness_rule as boolean) as meets_completeness_rule,
                 cast(quality_flag as varchar) as quality_flag, cast(quality_note as varchar) as quality_note
             from annual_frame
+        """)
+        # No practices: the learning opportunities carry none (their own unit tests cover them).
+        con.execute("""
+            create or replace table dim_practice (practice_id varchar, city_id varchar, domain varchar,
+                category_name varchar, start_date date);
+            create or replace table fct_practice_impact (practice_id varchar, indicator_code varchar,
+                evidence_grade varchar, effect_summary varchar);
+            create or replace table stg_practices__practice_indicators (practice_id varchar, indicator_code varchar);
         """)
     return {"dim_city": cities, "dim_indicator": indicators, "dim_indicator_target": targets,
             "fct_city_indicator_annual": annual}

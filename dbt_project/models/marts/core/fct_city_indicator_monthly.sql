@@ -42,10 +42,32 @@ select
     cast(city_months.valid_day_share as {{ type_double() }}) as valid_day_share,
     cast(city_months.meets_completeness_rule as boolean) as meets_completeness_rule,
     cast(
-        case when city_months.meets_completeness_rule then 'ok' else 'below_completeness_rule' end
+        case
+            when
+                city_months.monthly_mean_concentration < indicators.plausible_min
+                or city_months.monthly_mean_concentration > indicators.plausible_max
+                then 'implausible_value'
+            when city_months.meets_completeness_rule then 'ok'
+            else 'below_completeness_rule'
+        end
         as varchar
     ) as quality_flag,
-    cast(city_months.completeness_issue as varchar) as quality_note
+    cast(
+        case
+            when
+                city_months.monthly_mean_concentration < indicators.plausible_min
+                or city_months.monthly_mean_concentration > indicators.plausible_max
+                then
+                    'value ' || cast(city_months.monthly_mean_concentration as varchar) || ' '
+                    || indicators.canonical_unit || ' is outside the plausible range '
+                    || cast(indicators.plausible_min as varchar) || ' to '
+                    || cast(indicators.plausible_max as varchar)
+                    || ' of the indicator catalogue (a data error: check the feed)'
+                    || coalesce('; ' || city_months.completeness_issue, '')
+            else city_months.completeness_issue
+        end
+        as varchar
+    ) as quality_note
 
 from city_months
 inner join indicators
