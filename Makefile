@@ -18,12 +18,13 @@ PIPELINE := .venv/.synced
 SUPERSET := .venv-superset/.synced
 ENV := eval "$$(.venv/bin/citypeers env)"
 
-.PHONY: help demo test lint bench docs envs system-packages manifest airflow-init openaq-start openaq-stop \
+.PHONY: help demo test test-fast lint bench docs envs system-packages manifest airflow-init openaq-start openaq-stop \
         superset-start stop clean
 
 help:
 	@echo "make demo   install everything, run the DAGs on demo feeds, serve the dashboard"
 	@echo "make test   run every test (unit, dbt, DAG integrity, end to end, browser)"
+	@echo "make test-fast   unit tests + the dbt build with every dbt unit test (a few minutes)"
 	@echo "make lint   ruff + sqlfluff"
 	@echo "make bench  benchmarks, prints figures (BENCH_TIERS=\"S M\" for the 1,000-city tier too)"
 	@echo "make stop   stop the demo's background servers"
@@ -83,6 +84,10 @@ demo: envs system-packages airflow-init
 
 test: envs system-packages manifest
 	.venv/bin/python -m pytest
+
+## The inner loop (a few minutes): unit tests, and one dbt build that runs every dbt unit test.
+test-fast: envs
+	.venv/bin/python -m pytest tests/unit tests/dbt/test_dbt_build.py
 
 lint: $(PIPELINE)
 	.venv/bin/ruff check src dags tests benchmarks scripts dashboards

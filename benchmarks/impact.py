@@ -1,7 +1,7 @@
 """Benchmark of the impact step: `citypeers.impact.estimate` for 100 planted practices over 1,000
 synthetic cities (tier M). Goal (issue 13): every practice estimated in <= 60 s on 2 cores.
 
-    python benchmarks/impact.py            # prints the figures as JSON
+    python benchmarks/impact.py [--cities 1000 --practices 100]   # prints the figures as one JSON line
 
 The monthly panel is built by DuckDB from a seed: cities fall into groups of about 21 similar
 cities (one seasonal amplitude and phase per group, as a climate zone would give) with their own
@@ -124,6 +124,14 @@ def run(city_count: int = 1000, practice_count: int = 100, months: int = 60, see
 
 
 if __name__ == "__main__":
+    import argparse
     import json
 
-    print(json.dumps(run(), indent=2))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cities", type=int, default=1000)
+    parser.add_argument("--practices", type=int, default=100)
+    parser.add_argument("--months", type=int, default=60)
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    # one line: benchmarks/run.py reads the step's last output line
+    print(json.dumps(run(args.cities, args.practices, args.months, args.seed)))

@@ -35,7 +35,9 @@ def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
     dagbag = next(row for label, row in steps.items() if label.startswith("DAG folder"))
     _, dag_count, import_errors = dagbag["output"].split()
     assert int(dag_count) > 0 and int(import_errors) == 0
-    assert len(result["goals"]) == 6
+    impact = result["practice_impact"]
+    assert impact["practices"] == 100 and impact["estimate_seconds"] > 0 and impact["estimated"] > 0, impact
+    assert len(result["goals"]) == 7
     for goal in result["goals"]:
         assert isinstance(goal["met"], bool) and (goal["met"] or goal["missed_by"]), goal
     assert "pipeline_cli_over_floor" in completed.stdout  # the table is printed, not only written

@@ -94,9 +94,11 @@ def model(dbt, session):
     dbt.config(materialized="table")
     from citypeers.impact import estimate
 
-    practices = dbt.ref("stg_practices__practices").df()
-    targets = dbt.ref("stg_practices__practice_indicators").df().merge(
-        practices[["practice_id", "city_id", "start_date", "end_date"]], on="practice_id"
+    # One target per practice and indicator (a practice listed by two feeds: the greatest feed id).
+    targets = (
+        dbt.ref("stg_practices__practice_indicators").df()
+        .sort_values("feed_id")
+        .drop_duplicates(["practice_id", "indicator_code"], keep="last")
     )
     pools = dbt.ref("int_practice_donor_pools").df()
     panels = _panels(dbt)
