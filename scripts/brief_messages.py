@@ -10,8 +10,9 @@ empty and fuzzy entries; tests/unit/test_brief_catalogue.py fails until none is 
 
 from __future__ import annotations
 
-from citypeers.briefs.i18n import LANGUAGES, LOCALE_DIR, catalogue_path, extract_messages, read_catalogue, untranslated
 from babel.messages.pofile import write_po
+
+from citypeers.briefs.i18n import LANGUAGES, LOCALE_DIR, catalogue_path, extract_messages, read_catalogue, untranslated
 
 
 def main() -> None:

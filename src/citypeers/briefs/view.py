@@ -167,7 +167,8 @@ def _effect_text(practice: dict[str, Any], lang: Language) -> str:
     interval = ""
     if practice["effect_pct_lower"] is not None and practice["effect_pct_upper"] is not None:
         interval = " " + lang.gettext("(%(lower)s%% to %(upper)s%%)") % {
-            "lower": lang.signed(practice["effect_pct_lower"], 0), "upper": lang.signed(practice["effect_pct_upper"], 0)}
+            "lower": lang.signed(practice["effect_pct_lower"], 0),
+            "upper": lang.signed(practice["effect_pct_upper"], 0)}
     return lang.gettext("%(effect)s%% on %(indicator)s") % {
         "effect": lang.signed(practice["effect_pct"], 0),
         "indicator": lang.word(practice["indicator_name"] or practice["indicator_code"])} + interval
