@@ -14,9 +14,11 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 
@@ -135,9 +137,15 @@ class Language:
         return 0 if abs(value) >= 100 else 1 if abs(value) >= 1 else 2
 
     @classmethod
-    def rounds_to_zero(cls, value: float) -> bool:
+    def rounded(cls, value: float, decimals: int | None = None) -> Decimal:
+        """Half away from zero, as DuckDB's round() and a reader do (12.25 -> 12.3), not Python's half-even."""
+        decimals = cls.decimals(value) if decimals is None else decimals
+        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+
+    @classmethod
+    def rounds_to_zero(cls, value: float, decimals: int | None = None) -> bool:
         """True when the figure shows as zero at its display precision (a trend shown as 'flat')."""
-        return round(value, cls.decimals(value)) == 0
+        return cls.rounded(value, decimals) == 0
 
     def number(self, value: float | None, decimals: int | None = None) -> str:
         """A figure with a precision that suits its size: 1234 -> '1,234', 14.23 -> '14.2', 0.512 -> '0.51'."""
@@ -146,14 +154,14 @@ class Language:
         if decimals is None:
             decimals = self.decimals(value)
         pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-        text = numbers.format_decimal(round(value, decimals), format=pattern, locale=self.locale)
+        text = numbers.format_decimal(self.rounded(value, decimals), format=pattern, locale=self.locale)
         return text.replace("-", "−")
 
     def signed(self, value: float | None, decimals: int | None = None) -> str:
         """A change with its sign: '+0.4', '−1.2'."""
         if value is None:
             return "–"
-        if round(value, self.decimals(value) if decimals is None else decimals) == 0:
+        if self.rounds_to_zero(value, decimals):
             return self.number(0.0, decimals if decimals is not None else 0)
         text = self.number(value, decimals)
         return text if text.startswith("−") else "+" + text
@@ -162,8 +170,10 @@ class Language:
         """A share 0-1 as a percentage in the locale's way ('80%', '80 %')."""
         if share is None:
             return "–"
-        pattern = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
-        return numbers.format_percent(share, format=pattern, locale=self.locale)
+        pattern = self.locale.percent_formats[None].pattern
+        if decimals:
+            pattern = re.sub(r"0(?=[^0#]*%)", "0." + "0" * decimals, pattern, count=1)
+        return numbers.format_percent(self.rounded(share, decimals + 2), format=pattern, locale=self.locale)
 
     def compact(self, value: float | None) -> str:
         """3332035 -> '3.3M' / '3,3 M'."""
