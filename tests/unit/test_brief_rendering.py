@@ -208,6 +208,13 @@ def test_percentages_follow_the_locale():
     assert language("es").percent(0.6149, 1) == "61,5\xa0%"
 
 
+def test_decimal_figures_from_the_warehouse_format_like_floats():
+    from decimal import Decimal
+
+    assert language("es").signed(Decimal("-19.2"), 0) == "−19"
+    assert language("en").number(Decimal("12.25")) == "12.3"
+
+
 def test_a_change_that_rounds_to_zero_has_no_sign():
     assert language("en").signed(-0.3, 0) == "0"
     assert language("en").signed(0.04) == "+0.04"

@@ -140,7 +140,7 @@ class Language:
     def rounded(cls, value: float, decimals: int | None = None) -> Decimal:
         """Half away from zero, as DuckDB's round() and a reader do (12.25 -> 12.3), not Python's half-even."""
         decimals = cls.decimals(value) if decimals is None else decimals
-        return Decimal(repr(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
+        return Decimal(str(value)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP)
 
     @classmethod
     def rounds_to_zero(cls, value: float, decimals: int | None = None) -> bool:
