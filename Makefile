@@ -46,11 +46,17 @@ $(SUPERSET): requirements/superset.lock | $(UV)
 
 envs: $(PIPELINE) $(SUPERSET)
 
-## Debian packages: Chromium for the browser tests, docker-compose (v1) to validate the compose file.
+## Debian packages: Chromium for the browser tests, docker-compose (v1) to validate the compose file,
+## and for the city briefs: Pango for WeasyPrint's PDF, the Noto CJK fonts (names in their own script,
+## embedded in the PDF) and poppler-utils (pdffonts, pdftoppm: the brief tests). Only what is missing.
+SYSTEM_PACKAGES := chromium chromium-driver docker-compose libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+                   fonts-noto-cjk poppler-utils
 system-packages:
-	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null; then \
-	  echo "installing Debian packages: chromium chromium-driver docker-compose"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver docker-compose >/dev/null; \
+	@missing="$$(dpkg-query -W -f='$${Package} $${db:Status-Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null \
+	  | awk '$$2 == "installed" {print $$1}' | sort | comm -13 - <(printf '%s\n' $(SYSTEM_PACKAGES) | sort))"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 ## The dbt manifest Cosmos renders the transform DAG from (no `dbt ls` at DAG parse time).

@@ -21,6 +21,8 @@ fresh home:
   GTFS feeds (50 cities), then a full build with every domain, which the Superset step reads;
 * p50/p95 of Superset chart-data requests on the published marts (scripts/superset.sh, no cache);
 * at tier S, ingest of one interval of every other demo feed format through the CLI;
+* the time to render the city briefs (English and Spanish, HTML and PDF, `citypeers briefs`) of
+  every city with data on the tier's last build (tier M: a sample of cities, extrapolated);
 * the time to parse the whole DAG folder; and the performance issue's goals, met or missed by how much.
 
 Every step runs as its own process tree; its wall time and peak memory (max RSS of the largest
@@ -67,6 +69,9 @@ CHART_REQUESTS_PER_QUERY = 25
 # The pandas baseline peaked at 10.7 GB for tier M's 17.5 million readings; tier L's ten times
 # that would not fit in this machine's 24 GB, so it is skipped (and said so) above this.
 PANDAS_MAX_READINGS = 20_000_000
+# City briefs take seconds per city (charts and a PDF in two languages): the 1,000 cities of the
+# larger tiers would take hours on 2 cores, so those render a sample and extrapolate.
+BRIEF_SAMPLE_CITIES = 50
 
 
 class Bench:
@@ -225,6 +230,25 @@ def every_domain_steps(tier: Tier, bench: Bench) -> dict:
     return {"ingest_other_domains": domains, "ingest_gtfs": gtfs, "build": build}
 
 
+def city_briefs_step(name: str, home: Path, bench: Bench) -> dict:
+    """Render the city briefs of the last build: every city with data at tier S, a sample above it."""
+    limit = [] if name == "S" else ["--limit", str(BRIEF_SAMPLE_CITIES)]
+    row = bench.step(f"city briefs, en + es, HTML + PDF{' (sample)' if limit else ''} (CLI)",
+                     [str(BIN / "citypeers"), "briefs", *limit])
+    summary = json.loads(max((home / "briefs").glob("*/index.json")).read_text(encoding="utf-8"))
+    rendered, with_data = len(summary["ok"]), len(summary["ok"]) + len(summary["not_rendered"])
+    per_city = row["seconds"] / rendered if rendered else None
+    figures = {"seconds": row["seconds"], "cities_rendered": rendered, "cities_with_data": with_data,
+               "seconds_per_city": round(per_city, 2) if per_city else None,
+               "all_cities_seconds": row["seconds"] if rendered == with_data else
+               (round(per_city * with_data) if per_city else None),
+               "extrapolated": rendered != with_data}
+    print(f"  city briefs: {rendered} of {with_data} cities with data in {row['seconds']:.1f} s "
+          f"({figures['seconds_per_city']} s a city, 4 files); all: {figures['all_cities_seconds']} s"
+          f"{' (extrapolated)' if figures['extrapolated'] else ''}", flush=True)
+    return figures
+
+
 def run_tier(name: str, results_dir: Path) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"citypeers-bench-{name}-") as folder:
         home = Path(folder)
@@ -280,6 +304,8 @@ def run_tier(name: str, results_dir: Path) -> Path:
         print(f"{'Superset chart-data requests on the marts (no cache)':<58}"
               f"p50 {charts['p50_ms']:.0f} ms, p95 {charts['p95_ms']:.0f} ms "
               f"({charts['requests']} requests, {charts['failures']} failed)", flush=True)
+
+        briefs = city_briefs_step(name, home, bench)
 
         if name == "S":  # every other format, one interval through the CLI
             server = start_openaq(env, port, home / "openaq.log")
@@ -344,6 +370,7 @@ def run_tier(name: str, results_dir: Path) -> Path:
         "superset_chart_data": charts,
         "incremental_one_day": incremental,
         "practice_impact": impact_figures,
+        "city_briefs": briefs,
         "goals": goals,
         "air_quality_marts": {"pipeline_cli": pipeline, "pipeline_airflow": airflow_runs, "floor": floor,
                               "pandas": pandas, "ratios": ratios},

@@ -23,6 +23,7 @@ citypeers demo is ready.
                To watch them in the UI: eval "\$(.venv/bin/citypeers env)" && airflow standalone
   Try          eval "\$(.venv/bin/citypeers env)"; citypeers values msw_recycled_share
                citypeers peers madrid; citypeers learn madrid pm25_annual_mean
+               citypeers brief tokyo --lang es --format pdf
 
 Stop the servers with:  make stop
 TXT
@@ -39,3 +40,11 @@ for domain, cities, indicators, years in con.execute("""
         from fct_city_indicator_annual group by domain order by domain""").fetchall():
     print(f"  {domain:<28}{cities:>8}{indicators:>8}{years:>8}")
 PY
+briefs_index="$(ls -d "${home}"/briefs/*/index.html 2>/dev/null | sort | tail -n 1)"
+if [ -n "${briefs_index}" ]; then
+  briefs_dir="$(dirname "${briefs_index}")"
+  echo; echo "  City briefs  ${briefs_index}"
+  echo "               $(ls "${briefs_dir}"/*.en.pdf 2>/dev/null | wc -l) cities in English and $(ls "${briefs_dir}"/*.es.pdf 2>/dev/null | wc -l) in Spanish (HTML and PDF), rendered by report__city_briefs"
+else
+  echo "  City briefs  none rendered: see the report__city_briefs DAG run in Airflow"
+fi

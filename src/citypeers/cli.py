@@ -98,6 +98,20 @@ def _impact(args: argparse.Namespace) -> None:
     print(impact_report(args.practice_id, args.indicator))
 
 
+def _brief(args: argparse.Namespace) -> None:
+    from citypeers.briefs.render import write_brief
+
+    print(write_brief(args.city, args.year, args.lang, args.format, args.out, show_native=args.native_names))
+
+
+def _briefs(args: argparse.Namespace) -> None:
+    from citypeers.briefs.batch import render_all
+
+    summary = render_all(args.year, args.langs, args.formats, show_native=args.native_names, limit=args.limit)
+    print(f"{len(summary['ok'])} city briefs ({', '.join(args.langs)}; {', '.join(args.formats)}), "
+          f"{len(summary['no_data'])} cities without data; index: {summary['index']}")
+
+
 def _check_dashboards(args: argparse.Namespace) -> None:
     import os
 
@@ -204,6 +218,29 @@ def parser() -> argparse.ArgumentParser:
     impact.add_argument("practice_id")
     impact.add_argument("--indicator", help="only this targeted indicator code")
     impact.set_defaults(run=_impact)
+
+    brief = commands.add_parser(
+        "brief", help="a city's brief for officials, HTML or PDF, in English or Spanish (serving warehouse, "
+        "read-only)")
+    brief.add_argument("city", help="city id or name, case-insensitive")
+    brief.add_argument("--year", type=int, help="the year (default: the warehouse's latest year with values)")
+    brief.add_argument("--lang", choices=["en", "es"], default="en")
+    brief.add_argument("--format", choices=["html", "pdf"], default="html")
+    brief.add_argument("--out", type=Path, help="file to write (default $CITYPEERS_HOME/briefs/<year>/"
+                       "<city>.<lang>.<format>)")
+    brief.add_argument("--no-native-names", dest="native_names", action="store_false",
+                       help="leave out city names in their own script (e.g. 東京 beside Tokyo)")
+    brief.set_defaults(run=_brief)
+
+    briefs = commands.add_parser(
+        "briefs", help="every city's brief and the index page, as the report__city_briefs DAG does")
+    briefs.add_argument("--year", type=int, help="the year (default: the warehouse's latest year with values)")
+    briefs.add_argument("--langs", nargs="+", choices=["en", "es"], default=["en", "es"])
+    briefs.add_argument("--formats", nargs="+", choices=["html", "pdf"], default=["html", "pdf"])
+    briefs.add_argument("--no-native-names", dest="native_names", action="store_false",
+                        help="leave out city names in their own script")
+    briefs.add_argument("--limit", type=int, help="only the first N cities with data (a sample, for timing)")
+    briefs.set_defaults(run=_briefs)
 
     check = commands.add_parser(
         "check-dashboards", help="open every Superset dashboard in headless Chromium; fail unless all show data")

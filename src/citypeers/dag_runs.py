@@ -37,13 +37,15 @@ def dags_test(dag_id: str, run_date: datetime) -> None:
 
 
 def run_all(until: str) -> list[tuple[str, datetime]]:
-    """Every ingest DAG for every interval up to `until`, then the transform once."""
+    """Every ingest DAG for every interval up to `until`, then the transform once, then the city briefs
+    (a scheduler starts report__city_briefs on the transform's `citypeers://warehouse` update)."""
     runs = []
     for source in SOURCES:
         for feed_id, (schedule, start_date) in feed_schedules(source).items():
             for run_date in interval_ends(schedule, start_date, until):
                 runs.append((f"ingest__{source}__{feed_id}", run_date))
     runs.append(("transform__warehouse", datetime.fromisoformat(until)))
+    runs.append(("report__city_briefs", datetime.fromisoformat(until)))
     for number, (dag_id, run_date) in enumerate(runs, start=1):
         log.info("run %d of %d: %s, interval ending %s", number, len(runs), dag_id, run_date.date())
         dags_test(dag_id, run_date)

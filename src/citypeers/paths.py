@@ -63,3 +63,12 @@ def dbt_project_dir() -> Path:
 
 def expectations_dir() -> Path:
     return REPO_ROOT / "expectations"
+
+
+def briefs_dir(year: int) -> Path:
+    """The city briefs of one year and their index (report__city_briefs, `citypeers briefs`)."""
+    return home() / "briefs" / str(year)
+
+
+def brief_file(year: int, city_id: str, lang: str, file_format: str) -> Path:
+    return briefs_dir(year) / f"{city_id}.{lang}.{file_format}"

@@ -31,6 +31,8 @@ def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
     assert charts["requests"] > 0 and charts["failures"] == 0, charts
     assert 0 < charts["p50_ms"] <= charts["p95_ms"]
     assert result["incremental_one_day"]["seconds"] > 0
+    briefs = result["city_briefs"]
+    assert briefs["cities_rendered"] == briefs["cities_with_data"] > 0 and not briefs["extrapolated"], briefs
     assert result["dag_folder_parse_seconds"] > 0
     dagbag = next(row for label, row in steps.items() if label.startswith("DAG folder"))
     _, dag_count, import_errors = dagbag["output"].split()

@@ -25,6 +25,11 @@ print(json.dumps({
             "retries": sorted({t.retries for t in dag.tasks}),
             "pools": sorted({t.pool for t in dag.tasks}),
             "tasks": len(dag.tasks),
+            "task_ids": sorted(t.task_id for t in dag.tasks),
+            "mapped": sorted(t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)),
+            "trigger_rules": {t.task_id: str(t.trigger_rule) for t in dag.tasks},
+            "schedule_assets": sorted(getattr(a, "uri", str(a))
+                                      for a in getattr(getattr(dag.timetable, "asset_condition", None), "objects", [])),
         }
         for dag_id, dag in bag.dags.items()
     },
@@ -50,7 +55,7 @@ def test_dag_folder_has_no_import_errors(dag_bag):
     assert dag_bag["errors"] == {}
 
 
-def test_one_ingest_dag_per_feed_and_the_transform(dag_bag):
+def test_one_ingest_dag_per_feed_the_transform_and_the_briefs(dag_bag):
     assert set(dag_bag["dags"]) == {
         "ingest__eea_air__demo_europe",
         "ingest__openaq_air__demo_asia",
@@ -62,6 +67,7 @@ def test_one_ingest_dag_per_feed_and_the_transform(dag_bag):
         "ingest__wide_table__demo_waste",
         "ingest__practices__demo_practices",
         "transform__warehouse",
+        "report__city_briefs",
     }
 
 
@@ -80,3 +86,12 @@ def test_transform_writes_only_through_the_single_writer_pool(dag_bag):
 
 def test_parsing_the_dag_folder_imports_no_heavy_library(dag_bag):
     assert dag_bag["heavy"] == []
+
+
+def test_city_briefs_run_after_each_publish_one_mapped_task_per_city_index_whatever_happened(dag_bag):
+    briefs = dag_bag["dags"]["report__city_briefs"]
+    assert [uri.rstrip("/") for uri in briefs["schedule_assets"]] == ["citypeers://warehouse"]
+    assert briefs["mapped"] == ["render_city"]
+    assert "all_done" in briefs["trigger_rules"]["write_index"].lower()
+    assert "check_every_city_rendered" in briefs["task_ids"]
+    assert briefs["pools"] != ["duckdb_writer"], "the briefs only read the serving warehouse"
