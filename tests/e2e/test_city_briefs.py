@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import duckdb
@@ -53,7 +54,8 @@ def text_of(html: str, element_id: str) -> str:
         tag = pattern.search(html, position)
         depth += -1 if tag.group(1) else 1
         position = tag.end()
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[match.start():position])).replace("\xa0", " ")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html[match.start():position]))
+    return unescape(text).replace("\xa0", " ")
 
 
 def plain(text: str) -> str:
@@ -224,7 +226,7 @@ def test_the_peers_practices_and_their_evidence_are_shown_when_the_registry_exis
             inner join dim_indicator as i using (indicator_code) where o.city_id = ? limit 1""",
                                          [EUROPEAN]).fetchone()
         con.execute("""
-            create table fct_practice_impact as select
+            create or replace table fct_practice_impact as select
                 'p1' as practice_id, ? as city_id, 'Low-emission zone' as title, 'Traffic restriction' as
                 category_name, ? as indicator_code, -14.6 as effect_pct, -19.2 as effect_pct_lower,
                 -10.9 as effect_pct_upper, 'moderate' as evidence_grade,
@@ -236,7 +238,11 @@ def test_the_peers_practices_and_their_evidence_are_shown_when_the_registry_exis
                      "good pre-period fit; placebo rank 2 of 12", "Demo entry"):
         assert expected in section, expected
     assert "no practices registry" not in html
-    assert "no practices registry yet" in render_html(load_brief(EUROPEAN, None, serving(published_home)), "en")
+    without = tmp_path / "without_practices.duckdb"
+    shutil.copy(serving(published_home), without)
+    with duckdb.connect(str(without)) as con:
+        con.execute("drop table fct_practice_impact")
+    assert "no practices registry yet" in render_html(load_brief(EUROPEAN, None, without), "en")
 
 
 def test_one_citys_failure_leaves_the_others_rendered_and_is_named_in_the_index(published_home, tmp_path,

@@ -127,7 +127,12 @@ select
                 || ' in any year (add it to the cities seed or send it as a context observation)'
         when quality_flag = 'feed_rows_left_out'
             then
-                'the feed''s validation left out ' || cast(round(100 * left_out_share, 1) as varchar)
+                'the feed''s validation left out '
+                -- a share that rounds to 0.0% still left rows out: say so, never "0.0%"
+                || case
+                    when left_out_share < 0.001 then 'less than 0.1'
+                    else cast(round(100 * left_out_share, 1) as varchar)
+                end
                 || '% of the rows this figure is computed from (flagged notices of feed ' || feed_id
                 || ', period ' || ingest_period || ' in fct_feed_notices; docs/feed_validation.md)'
         when quality_flag = 'context_from_other_year'
