@@ -135,7 +135,7 @@ def test_parsed_columns_are_the_contract_columns_in_order(tmp_path):
 
 BAD_ROWS = [
     ("bad,Atlantis,T,,low_emission_zone,no2_annual_mean,2020-01-01,,zone,,,",
-     "city 'Atlantis' is not a known city and is not mapped in feed city_practices"),
+     "out of scope: city 'Atlantis' is not a known city: not in the city registry"),
     ("bad,madrid,T,,low_emission_zone,no2_annual_mean;no2_annual_meen;population,2020-01-01,,zone,,,",
      "indicator code(s) 'no2_annual_meen', 'population' not in the catalogue dbt_project/seeds/indicators.csv"),
     ("bad,madrid,T,,low_emission_zone,,2020-01-01,,zone,,,", "indicator_codes is missing"),
@@ -227,6 +227,27 @@ def test_city_keys_mapped_in_feeds_yml_and_the_feeds_city_resolve(tmp_path):
     assert rows["parse_error"].isna().all()
 
 
+def test_a_city_is_matched_within_its_country_never_by_name_alone(tmp_path):
+    path = tmp_path / "p.csv"
+    rows = ["a,Valencia,ESP,T,,noise_barriers,noise_lden55_share,2020-01-01,,zone,,,",
+            "b,Valencia,Venezuela,T,,noise_barriers,noise_lden55_share,2020-01-01,,zone,,,",
+            "c,valencia,,T,,noise_barriers,noise_lden55_share,2020-01-01,,zone,,,"]
+    path.write_text("\n".join([",".join(practices.TEMPLATE_COLUMNS), *rows]) + "\n", encoding="utf-8")
+    feed = Feed("p", "practices", str(path), "@yearly")
+    rows = practices.parse(duckdb.connect(), [landed_file(path, str(path))], feed, Interval.of(*YEAR_2025)).df()
+    by_id = rows.set_index("practice_id")
+    assert by_id["city_id"].fillna("(none)").to_dict() == {"a": "valencia", "b": "(none)", "c": "valencia"}
+    assert by_id.loc["b", "parse_error"].startswith("out of scope: city 'Valencia' in 'Venezuela' is not a known city")
+    assert by_id.loc[["a", "c"], "parse_error"].isna().all()
+
+
+def test_an_out_of_scope_city_does_not_count_toward_a_broken_registry(registry_dir):
+    _write_csv(registry_dir, [f"x{n},Atlantis,T,,noise_barriers,noise_lden55_share,2020-01-01,,zone,,,"
+                              for n in range(5)] + GOOD_CSV_ROWS[:1])
+    outcome = ingest.ingest("city_practices", *YEAR_2025)
+    assert (outcome["published"], outcome["quarantined"], outcome["out_of_scope"]) == (1, 5, 5)
+
+
 def test_a_registry_mostly_not_started_yet_publishes_what_has_started(registry_dir):
     """A backfill of an early year finds most practices in the future: that is not a broken feed."""
     _write_csv(registry_dir, GOOD_CSV_ROWS)
@@ -239,15 +260,17 @@ def test_a_registry_mostly_not_started_yet_publishes_what_has_started(registry_d
 def test_a_registry_mostly_wrong_fails_naming_the_row_and_field_and_publishes_nothing(registry_dir):
     _write_csv(registry_dir, [
         GOOD_CSV_ROWS[0],
-        "x1,Atlantis,T,,low_emission_zone,no2_annual_mean,2020-01-01,,zone,,,",
-        "x2,Lemuria,T,,low_emission_zone,no2_annual_mean,2020-01-01,,zone,,,",
+        "x1,madrid,T,,low_emission_zoen,no2_annual_mean,2020-01-01,,zone,,,",
+        "x2,madrid,T,,low_emision_zone,no2_annual_mean,2020-01-01,,zone,,,",
+        "x4,Atlantis,T,,low_emission_zone,no2_annual_mean,2020-01-01,,zone,,,",  # out of scope: left out
         "x3,madrid,T,,low_emission_zone,no2_annual_mean,2030-01-01,,zone,,,",  # not yet due: left out
     ])
     with pytest.raises(ContractError) as raised:
         ingest.ingest("city_practices", *YEAR_2025)
     message = str(raised.value)
     assert "2 of 3 rows fail validation" in message and "1 rows that start after the period" in message
-    assert "practice_id=x1" in message and "city 'Atlantis'" in message and "What to do" in message
+    assert "1 rows out of scope or not measurements not counted" in message
+    assert "practice_id=x1" in message and "category 'low_emission_zoen'" in message and "What to do" in message
     assert not paths.parsed_file("practices", "city_practices", "2025").exists()
 
 
@@ -278,7 +301,8 @@ def test_a_registry_file_of_another_format_or_without_its_columns_is_a_feed_erro
 def test_the_blank_templates_have_the_documented_fields_and_the_yaml_example_parses_clean(tmp_path):
     templates = paths.REPO_ROOT / "feeds" / "templates"
     blank_csv = (templates / "citypeers_practices_template.csv").read_text(encoding="utf-8").strip()
-    assert blank_csv == HEADER == ",".join(practices.TEMPLATE_COLUMNS)
+    assert blank_csv == ",".join(practices.TEMPLATE_COLUMNS)
+    assert blank_csv.replace(",country", "") == HEADER  # the country column is optional (older registries)
     blank_yaml = (templates / "citypeers_practices_template.yml").read_text(encoding="utf-8")
     assert yaml.safe_load(blank_yaml) == {"practices": None}  # a blank registry
     # the commented example entry, uncommented, is a valid practice

@@ -20,12 +20,14 @@ HEADER = (
 )
 
 
-def entries(city_ids: set[str]) -> list[dict]:
-    """The registry entries of the planted practices in `city_ids`, in the template's field order."""
+def entries(countries: dict[str, str]) -> list[dict]:
+    """The registry entries of the planted practices in the cities of `countries` (city id → ISO3
+    code, or empty when unknown), in the template's field order."""
     return [
         {
             "practice_id": practice.practice_id,
             "city": practice.city_id,
+            "country": countries[practice.city_id] or None,
             "title": practice.title,
             "domain": practice.domain,
             "category": practice.category,
@@ -36,7 +38,7 @@ def entries(city_ids: set[str]) -> list[dict]:
             "demo": True,
         }
         for practice in DEMO_PRACTICES
-        if practice.city_id in city_ids
+        if practice.city_id in countries
     ]
 
 
@@ -44,7 +46,7 @@ def write(root: Path, cities: list[dict[str, str]]) -> dict[str, int]:
     """Write `root/practices/practices.yml`; returns counts for the summary."""
     target = Path(root) / "practices" / "practices.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
-    listed = entries({city["city_id"] for city in cities})
+    listed = entries({city["city_id"]: city.get("country_iso3", "") for city in cities})
     body = yaml.safe_dump({"practices": listed}, sort_keys=False, allow_unicode=True, width=120)
     target.write_text(HEADER + body, encoding="utf-8")
     return {"practices_files": 1, "practices_entries": len(listed)}

@@ -215,17 +215,6 @@ def empty_indicator_rows_sql() -> str:
     return f"SELECT {', '.join(columns)} LIMIT 0"
 
 
-def city_keys_sql(feed: Feed) -> str:
-    """The feed's city-key mapping, plus every city id and city name mapping to itself."""
-    from citypeers.registry import city_names
-
-    keys = {city_id: city_id for city_id in city_names()}
-    keys.update({name.casefold(): city_id for city_id, name in city_names().items()})
-    keys.update({key.casefold(): city for key, city in feed.city_keys.items()})
-    values = ", ".join(f"({sql_literal(key)}, {sql_literal(city)})" for key, city in sorted(keys.items()))
-    return f"(VALUES {values}) AS city_keys(city_key, city_id)"
-
-
 def finish_indicator_rows(
     con: duckdb.DuckDBPyConnection, rows_table: str, feed: Feed, interval: Interval
 ) -> duckdb.DuckDBPyRelation:

@@ -12,10 +12,12 @@ Two formats, told apart by the file's extension, with the same fields:
   optional `demo` column does the same in CSV).
 
 Fields: `city` is a city id or name of `dbt_project/seeds/cities.csv`, or a key the feed maps under
-`cities:` (empty: the feed's `city_id`); `category` a row of the vocabulary
-`dbt_project/seeds/practice_categories.csv`, whose domain an empty `domain` takes; `indicator_codes`
-codes of the catalogue `dbt_project/seeds/indicators.csv` (not context figures); dates are days
-(YYYY-MM-DD), `end_date` empty while the practice runs; `scope` citywide, zone or pilot.
+`cities:` (empty: the feed's `city_id`), matched as indicator feeds' cities are
+(`citypeers.feeds.city_keys`: within the optional `country`, never a name two cities share);
+`category` a row of the vocabulary `dbt_project/seeds/practice_categories.csv`, whose domain an
+empty `domain` takes; `indicator_codes` codes of the catalogue `dbt_project/seeds/indicators.csv`
+(not context figures); dates are days (YYYY-MM-DD), `end_date` empty while the practice runs;
+`scope` citywide, zone or pilot.
 
 A registry is a snapshot, not a log: every interval ingests the whole registry as it stands, and
 staging keeps each feed's latest period. A practice whose start is not before the interval's end is
@@ -34,20 +36,21 @@ import yaml
 from citypeers import paths, units
 from citypeers.errors import FeedError
 from citypeers.feeds import (
+    OUT_OF_SCOPE,
     PARSED_PRACTICE_COLUMNS,
-    city_keys_sql,
     mapping_table_sql,
     new_table_name,
     sql_identifier,
     sql_literal,
 )
+from citypeers.feeds.city_keys import city_matches_sql
 from citypeers.feeds.files import fetch_files
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
 TEMPLATE_COLUMNS = (
-    "practice_id", "city", "title", "domain", "category", "indicator_codes", "start_date", "end_date",
+    "practice_id", "city", "country", "title", "domain", "category", "indicator_codes", "start_date", "end_date",
     "scope", "description", "source_url", "contact",
 )
 # A CSV without one of these columns cannot be read as a registry (the others may be left out).
@@ -171,10 +174,10 @@ def finish_practice_rows(
     categories = practice_categories()
     feed_city = sql_literal(feed.city_id)
     period_end = f"TIMESTAMP '{interval.end:%Y-%m-%d %H:%M:%S}'"
-    unmapped_city = sql_literal(
-        f" is not a known city and is not mapped in feed {feed.feed_id}: use a city id or name of "
-        "dbt_project/seeds/cities.csv, or map it under cities: of the feed in feeds.yml"
-    )
+    city_pairs = con.sql(
+        f"SELECT DISTINCT trim(city), nullif(trim(country), '') FROM {raw_table} "
+        "WHERE nullif(trim(city), '') IS NOT NULL"
+    ).fetchall()
     period_end_text = (f"{interval.end:%Y-%m-%d}" if interval.end.time() == time.min
                        else f"{interval.end:%Y-%m-%d %H:%M} UTC")
     future = sql_literal(
@@ -191,6 +194,7 @@ def finish_practice_rows(
         SELECT
             nullif(trim(practice_id), '') AS practice_id,
             nullif(trim(city), '') AS city_key,
+            nullif(trim(country), '') AS country_key,
             nullif(trim(title), '') AS title,
             lower(nullif(trim(domain), '')) AS given_domain,
             lower(nullif(trim(category), '')) AS category,
@@ -214,7 +218,8 @@ def finish_practice_rows(
     resolved AS (
         SELECT
             entries.*,
-            CASE WHEN entries.city_key IS NULL THEN {feed_city} ELSE city_keys.city_id END AS city_id,
+            CASE WHEN entries.city_key IS NULL THEN {feed_city} ELSE city_matches.city_id END AS city_id,
+            city_matches.city_problem,
             category_domains.domain AS category_domain,
             coalesce(entries.given_domain, category_domains.domain) AS domain,
             list_filter(entries.codes, lambda code: NOT list_contains({_list_literal(known_codes)}, code))
@@ -222,21 +227,23 @@ def finish_practice_rows(
             array_to_string(entries.codes, ';') AS indicator_codes,
             coalesce(try_cast(entries.demo_text AS BOOLEAN), false) AS is_demo
         FROM entries
-        LEFT JOIN {city_keys_sql(feed)}
-            ON lower(entries.city_key) = city_keys.city_key
+        LEFT JOIN {city_matches_sql(feed, city_pairs)}
+            ON entries.city_key = city_matches.city_key
+            AND entries.country_key IS NOT DISTINCT FROM city_matches.country_key
         LEFT JOIN {mapping_table_sql(categories, 'category_domains', 'category', 'domain')}
             ON entries.category = category_domains.category
     ),
     checked AS (
         SELECT
             resolved.*,
-            nullif(concat_ws('; ',
+            CASE WHEN starts_with(city_problem, {sql_literal(OUT_OF_SCOPE + ":")}) THEN city_problem
+            ELSE nullif(concat_ws('; ',
                 row_error,
                 CASE WHEN practice_id IS NULL THEN 'practice_id is missing: give every practice a stable id of '
                     || 'its own (e.g. bcn-lez-2020), the same in every delivery' END,
                 CASE WHEN city_id IS NULL AND city_key IS NULL THEN 'city is missing: give a city id or name of '
                     || 'dbt_project/seeds/cities.csv (or set city_id: on the feed in feeds.yml)'
-                     WHEN city_id IS NULL THEN 'city ''' || city_key || '''' || {unmapped_city} END,
+                     WHEN city_id IS NULL THEN city_problem END,
                 CASE WHEN title IS NULL THEN 'title is missing: give the practice a short title' END,
                 CASE WHEN category IS NULL THEN 'category is missing: use a category of '
                     || 'dbt_project/seeds/practice_categories.csv (e.g. low_emission_zone)'
@@ -265,7 +272,7 @@ def finish_practice_rows(
                     || {sql_literal(scope_list)} END,
                 CASE WHEN demo_text IS NOT NULL AND try_cast(demo_text AS BOOLEAN) IS NULL
                      THEN 'demo ''' || demo_text || ''' is not true or false' END
-            ), '') AS parse_error
+            ), '') END AS parse_error
         FROM resolved
     )
     SELECT
