@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from citypeers import paths
 from citypeers.errors import FeedError
+from citypeers.feeds.http import is_url, request_key
 from citypeers.registry import Feed
 
 HELP = ("map each URL to a city key: options.urls {url: city_key} or options.urls_file (CSV url,city_key); "
         "see README 'Adding a feed'")
-
-
-def is_url(location: str) -> bool:
-    """An http(s) URL, not a path or glob."""
-    return urlsplit(location.strip()).scheme.lower() in ("http", "https")
 
 
 def has_url_mapping(feed: Feed) -> bool:
@@ -104,12 +100,11 @@ def url_cities(feed: Feed, years: list[int]) -> dict[str, str]:
 
 
 def city_of(feed: Feed, url: str, cities: dict[str, str]) -> str:
-    """The city key of a payload fetched from `url` (the request as landed)."""
-    if url in cities:
-        return cities[url]
-    without_query = url.split("?", 1)[0]
-    if without_query in cities:
-        return cities[without_query]
+    """The city key of a payload fetched from `url` (the request as the fetch layer records it:
+    `http.request_key`, the URL as requests sends it)."""
+    by_request = {request_key(mapped): key for mapped, key in cities.items()}
+    if url in by_request:
+        return by_request[url]
     raise FeedError(feed.feed_id, f"the landed payload from {url} is not a URL of the feed's URL-to-city mapping "
                     "(was the mapping changed since the fetch?)", where=url,
                     action="fetch the interval again (citypeers ingest) so that payloads and mapping agree")
