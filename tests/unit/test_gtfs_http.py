@@ -69,6 +69,15 @@ def test_urls_file_fetches_each_city_zip_from_relative_year_urls_and_parses_it_a
         assert row["source_ref"].startswith(f"GTFS {server.base_url}/gtfs/2024/{key[0]}.zip, week of ")
 
 
+def test_one_zip_url_with_a_year_is_the_feed_city_network(demo):
+    home, server = demo
+    feed = Feed(feed_id="test_gtfs_http", source="gtfs", location=f"{server.base_url}/gtfs/{{year}}/vienna.zip",
+                schedule="@yearly", city_id="vienna")
+    landed, rows = _ingest(feed, YEAR_2024, home)
+    assert [payload.request for payload in landed] == [f"{server.base_url}/gtfs/2024/vienna.zip"]
+    assert set(rows) == {("vienna", "pt_departures_per_1000"), ("vienna", "pt_stops_per_km2")}
+
+
 def test_inline_urls_map_year_templates_relative_and_absolute_urls_to_their_cities():
     feed = _feed("https://feeds.example.org/gtfs/",
                  urls={"{year}/madrid.zip": "madrid", "https://emt.example.org/gtfs.zip": "madrid",
