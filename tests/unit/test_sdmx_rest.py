@@ -8,6 +8,7 @@ import csv
 import logging
 
 import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -202,6 +203,27 @@ def test_the_oecd_csv_with_labels_export_is_landed_and_read_unchanged(tmp_path, 
     assert landed[0].path.read_bytes() == OECD_SAMPLE.read_bytes()
     assert rows[["city_id", "indicator_code", "year", "value"]].values.tolist() == [
         ["vienna", "wastewater_treated_share", 2023, 100.0]]
+
+
+def test_a_eurostat_shaped_answer_with_lower_case_ids_is_read_by_its_own_dimension_names(tmp_path, httpserver):
+    # shaped like Eurostat's SDMX-CSV 1.0 (written for this test, not downloaded): lower-case dimension
+    # ids, a "LAST UPDATE" column, OBS_FLAG instead of OBS_STATUS
+    path = "/eurostat/api/dissemination/sdmx/2.1/data/urb_cenv/A.EN2002V.AT001C+ES001C"
+    httpserver.expect_request(path, query_string={
+        "startPeriod": "2024", "endPeriod": "2024", "format": "SDMX-CSV"}).respond_with_data(
+        "DATAFLOW,LAST UPDATE,freq,indic_ur,cities,TIME_PERIOD,OBS_VALUE,OBS_FLAG\r\n"
+        "ESTAT:URB_CENV(1.0),12/02/25 23:00:00,A,EN2002V,AT001C,2024,31.5,\r\n"
+        "ESTAT:URB_CENV(1.0),12/02/25 23:00:00,A,EN2002V,ES001C,2024,,c\r\n",
+        content_type="application/vnd.sdmx.data+csv;version=1.0.0")
+    feed = Feed(feed_id="test_sdmx_rest", source="sdmx_csv", location=httpserver.url_for(path), schedule="@yearly",
+                city_keys={"AT001C": "vienna", "ES001C": "madrid"},
+                options={"city_dimension": "cities", "series": [
+                    {"filter": {"indic_ur": "EN2002V", "freq": "A"}, "indicator_code": "noise_lden55_share",
+                     "unit": "percent"}]})
+    _, rows = _ingest(feed, YEAR_2024, tmp_path)
+    by_city = rows.set_index("city_id")
+    assert by_city.loc["vienna", "value"] == 31.5 and pd.isna(by_city.loc["vienna", "parse_error"])
+    assert by_city.loc["madrid", "parse_error"].startswith("empty OBS_VALUE")
 
 
 def test_a_header_without_rows_is_a_period_without_figures(tmp_path, httpserver):
