@@ -206,14 +206,14 @@ def test_the_oecd_csv_with_labels_export_is_landed_and_read_unchanged(tmp_path, 
 
 
 def test_a_eurostat_shaped_answer_with_lower_case_ids_is_read_by_its_own_dimension_names(tmp_path, httpserver):
-    # shaped like Eurostat's SDMX-CSV 1.0 (written for this test, not downloaded): lower-case dimension
-    # ids, a "LAST UPDATE" column, OBS_FLAG instead of OBS_STATUS
+    # the header of Eurostat's SDMX-CSV 1.0 answers (lower-case dimension ids, "LAST UPDATE", OBS_FLAG and
+    # CONF_STATUS); the rows are written for this test, not downloaded
     path = "/eurostat/api/dissemination/sdmx/2.1/data/urb_cenv/A.EN2002V.AT001C+ES001C"
     httpserver.expect_request(path, query_string={
         "startPeriod": "2024", "endPeriod": "2024", "format": "SDMX-CSV"}).respond_with_data(
-        "DATAFLOW,LAST UPDATE,freq,indic_ur,cities,TIME_PERIOD,OBS_VALUE,OBS_FLAG\r\n"
-        "ESTAT:URB_CENV(1.0),12/02/25 23:00:00,A,EN2002V,AT001C,2024,31.5,\r\n"
-        "ESTAT:URB_CENV(1.0),12/02/25 23:00:00,A,EN2002V,ES001C,2024,,c\r\n",
+        "DATAFLOW,LAST UPDATE,freq,indic_ur,cities,TIME_PERIOD,OBS_VALUE,OBS_FLAG,CONF_STATUS\r\n"
+        "ESTAT:URB_CENV(1.0),12/02/25 23:00:00,A,EN2002V,AT001C,2024,31.5,,\r\n"
+        "ESTAT:URB_CENV(1.0),12/02/25 23:00:00,A,EN2002V,ES001C,2024,,c,\r\n",
         content_type="application/vnd.sdmx.data+csv;version=1.0.0")
     feed = Feed(feed_id="test_sdmx_rest", source="sdmx_csv", location=httpserver.url_for(path), schedule="@yearly",
                 city_keys={"AT001C": "vienna", "ES001C": "madrid"},
