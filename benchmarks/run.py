@@ -312,12 +312,12 @@ def run_tier(name: str, results_dir: Path) -> Path:
             try:
                 bench.step("ingest openaq_air, 1 quarter over HTTP (CLI)",
                            [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"])
+                for feed_id, source in (("demo_gtfs", "gtfs"), ("demo_gbfs", "gbfs"), ("demo_water", "sdmx_csv"),
+                                        ("demo_city_template", "indicator_template"), ("demo_waste", "wide_table")):
+                    bench.step(f"ingest {source}, 1 year (CLI)",
+                               [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"])
             finally:
                 server.terminate()
-            for feed_id, source in (("demo_gtfs", "gtfs"), ("demo_gbfs", "gbfs"), ("demo_water", "sdmx_csv"),
-                                    ("demo_city_template", "indicator_template"), ("demo_waste", "wide_table")):
-                bench.step(f"ingest {source}, 1 year (CLI)",
-                           [cli, "ingest", feed_id, "--start", "2024-01-01", "--end", "2025-01-01"])
 
         # The practice impact step (issue 13) on its own synthetic monthly panel: 1,000 cities, 100
         # planted practices (the tiers' air data hold too few years for 24 pre-period months).

@@ -45,6 +45,8 @@ HOST = "127.0.0.1"
 # One line per module: each source's helper adds its own.
 ROUTE_MODULES: tuple[str, ...] = (
     "citypeers.demo.openaq_server",
+    "citypeers.demo.serve_gtfs",
+    "citypeers.demo.serve_sdmx",
 )
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,6 @@
-"""Demo GTFS feeds: one zip per city and year, `root/gtfs/<year>/<city_id>.zip`, read by the
-`demo_gtfs` feed (`city_from: file_stem`).
+"""Demo GTFS feeds: one zip per city and year, `root/gtfs/<year>/<city_id>.zip`, served by the demo
+feed server (citypeers.demo.serve_gtfs) and fetched by the `demo_gtfs` feed through the URL-to-city
+mapping `root/gtfs/urls.csv`.
 
 Each zip is a small but complete GTFS static feed: two agencies (a metro and a bus operator,
 named with the city's own spelling, so non-ASCII text such as "València" or "Hà Nội" is
@@ -29,6 +30,7 @@ from pathlib import Path
 from citypeers.demo.indicator_template import city_rng
 from citypeers.feeds.gtfs import zip_bytes
 
+URLS_FILE = "urls.csv"
 CALENDAR_DATES_ONLY = frozenset({"tokyo", "lyon", "manila"})
 STOPS_PER_KM2 = {"high": 11.0, "upper_middle": 7.0, "lower_middle": 4.0}
 DEPARTURES_PER_1000 = {"high": 70.0, "upper_middle": 45.0, "lower_middle": 25.0}
@@ -140,7 +142,10 @@ def feed_files(city: dict[str, str], year: int, first_year: int, seed: int) -> d
 
 
 def write(root: Path, cities: list[dict[str, str]], years: tuple[int, ...], seed: int) -> dict[str, int]:
-    """Write `root/gtfs/<year>/<city_id>.zip` for every city and year; returns counts for the summary."""
+    """Write `root/gtfs/<year>/<city_id>.zip` for every city and year, and `root/gtfs/urls.csv`,
+    the feed's URL-to-city mapping (`{year}/<city_id>.zip,<city_id>`: relative to the feed's
+    location, the demo server's `/gtfs/`, so a test that moves the server's port keeps it valid);
+    returns counts for the summary."""
     folder = Path(root) / "gtfs"
     shutil.rmtree(folder, ignore_errors=True)
     first_year = min(years)
@@ -151,4 +156,6 @@ def write(root: Path, cities: list[dict[str, str]], years: tuple[int, ...], seed
             files = feed_files(city, year, first_year, seed)
             (folder / str(year) / f"{city['city_id']}.zip").write_bytes(zip_bytes(files))
             count += 1
+    urls = [("url", "city_key"), *((f"{{year}}/{city['city_id']}.zip", city["city_id"]) for city in cities)]
+    (folder / URLS_FILE).write_bytes(_csv(urls[0], urls[1:]))
     return {"gtfs_feeds": count}

@@ -18,17 +18,25 @@ works from `calendar_dates.txt` alone (AtB Trondheim does).
 the one with the most scheduled departures (ties: the earliest). A busiest week is a regular
 week, not a holiday week or a half week at the edge of the feed's validity; its Sunday may fall
 in the next year. The observation's year is the year of that Monday, and `source_ref` names the
-week ("GTFS caltrain.zip, week of 2017-10-02"). A year in which the feed schedules nothing (its
-service range does not overlap the interval) gives no observation: logged, not an error.
+week ("GTFS caltrain.zip, week of 2017-10-02"; a download is named by its URL). A year in which the
+feed schedules nothing (its service range does not overlap the interval) gives no observation:
+logged, not an error.
 
 **Payloads**: a .zip is landed unchanged; a folder is packed into one zip (sorted names, fixed
 timestamps and permissions), so the same folder always lands as the same bytes under the same hash.
 
-**Cities**: by default every payload is the feed's `city_id`. With `options: {city_from:
-file_stem}` the location glob may match one zip (or folder) per city, and the file name without
-`.zip` is the city key (a city id or name of cities.csv, or a key mapped under `cities:`). Several
-payloads of one city (a bus and a rail operator) are added up over the same week; the row's
-`payload_sha256` then lists their hashes, comma-separated.
+**Over HTTP**: a `location` that is an http(s) URL is a GTFS zip URL (with `{year}` where the
+publisher keeps one zip per year), fetched by `citypeers.feeds.http` (retries, conditional GET, an
+HTML page where a zip was expected is a clear error). Several cities come from a URL-to-city
+mapping (`options.urls` / `urls_file`, citypeers.feeds.url_cities), as the Mobility Database
+catalogue lists one URL per network; the URLs may be relative to `location`, the base URL then.
+
+**Cities**: by default every payload is the feed's `city_id`. With a URL mapping each landed zip is
+the city its request URL maps to. With `options: {city_from: file_stem}` the location glob may
+match one zip (or folder) per city, and the file name without `.zip` is the city key (a city id or
+name of cities.csv, or a key mapped under `cities:`). Several payloads of one city (a bus and a
+rail operator) are added up over the same week; the row's `payload_sha256` then lists their
+hashes, comma-separated.
 
 **Real quirks handled**: extra non-standard files (ignored); files inside a sub-folder of the zip;
 a UTF-8 byte order mark; non-ASCII text (Hebrew, Norwegian); a file that is not valid UTF-8 is
@@ -56,6 +64,7 @@ from citypeers.errors import FeedError
 from citypeers.feeds import (
     empty_indicator_rows_sql,
     finish_indicator_rows,
+    http,
     new_table_name,
     sql_literal,
 )
@@ -63,6 +72,7 @@ from citypeers.feeds.files import matching_paths
 from citypeers.feeds.gtfs_validation import WEEKDAYS, GtfsTables
 from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.feeds.url_cities import city_of, has_url_mapping, url_cities
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
@@ -101,13 +111,28 @@ def _city_from(feed: Feed) -> str | None:
     if city_from not in CITY_FROM:
         raise FeedError(feed.feed_id, f"unknown option city_from: {city_from!r}", where="feeds.yml",
                         action="use city_from: file_stem (one zip or folder per city), or leave it out")
+    if city_from and has_url_mapping(feed):
+        raise FeedError(feed.feed_id, "city_from and a URL-to-city mapping (urls / urls_file) both say which "
+                        "city a zip is", where="feeds.yml", action="keep one of them")
     return city_from
 
 
+def zip_urls(feed: Feed, interval: Interval) -> dict[str, str | None]:
+    """URL -> city key (None: the feed's city_id) of every zip to fetch for the interval."""
+    if has_url_mapping(feed):
+        return url_cities(feed, interval.years())
+    return {url: None for url in dict.fromkeys(feed.resolved_location(year=year) for year in interval.years())}
+
+
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
-    """Every zip (unchanged) or folder (packed into a zip) matching the location for the
-    interval's years, in path order."""
+    """Over HTTP, the zip at each URL of the interval's years (`zip_urls`), in mapping order; else
+    every zip (unchanged) or folder (packed into a zip) matching the location glob, in path order."""
     _city_from(feed)
+    if http.is_url(feed.location):
+        return [http.get(feed, interval, url, expect="zip", suffix=".zip") for url in zip_urls(feed, interval)]
+    if has_url_mapping(feed):
+        raise FeedError(feed.feed_id, "options.urls / urls_file need an http(s) location (the base URL)",
+                        where="feeds.yml", action="set location to the base URL, or use a path glob without urls")
     return [
         Payload(content=pack_folder(path) if path.is_dir() else path.read_bytes(), suffix=".zip", request=str(path))
         for path in matching_paths(feed, interval, what="GTFS zip or folder")
@@ -120,6 +145,12 @@ def city_key_of(request: str) -> str:
     """The city key `city_from: file_stem` reads: the file or folder name without `.zip`."""
     name = PurePosixPath(request.rstrip("/")).name
     return name[:-4] if name.lower().endswith(".zip") else name
+
+
+def payload_label(request: str) -> str:
+    """How figures and notices name a payload: a file by its name, a download by its URL (many
+    publishers call every zip `gtfs.zip`, so only the URL tells two cities' networks apart)."""
+    return request if http.is_url(request) else PurePosixPath(request.rstrip("/")).name
 
 
 def _not_a_zip(path: Path) -> str:
@@ -137,12 +168,12 @@ def _load_payloads(
     con: duckdb.DuckDBPyConnection, payloads: list[LandedPayload], feed: Feed, notices: Notices
 ) -> tuple[GtfsTables, list[str]]:
     """Every landed zip into one set of GTFS tables; fails the interval on any error notice.
-    Returns the tables and each payload's label (its file name) in payload order."""
+    Returns the tables and each payload's label (payload_label) in payload order."""
     tables = GtfsTables(con)
     labels = []
     with tempfile.TemporaryDirectory(prefix="citypeers_gtfs_") as scratch:
         for number, payload in enumerate(payloads, start=1):
-            label = PurePosixPath(payload.request.rstrip("/")).name
+            label = payload_label(payload.request)
             labels.append(label)
             try:
                 archive = zipfile.ZipFile(payload.path)
@@ -354,8 +385,12 @@ def parse(
     gtfs_tables.leave_out_flagged_rows()
     tables = gtfs_tables.tables
     payload_rows = []
+    url_keys = url_cities(feed, interval.years()) if has_url_mapping(feed) else None
     for number, (payload, file_name) in enumerate(zip(payloads, labels, strict=True), start=1):
-        city_key = city_key_of(payload.request) if city_from == "file_stem" else None
+        if url_keys is not None:
+            city_key = city_of(feed, payload.request, url_keys)
+        else:
+            city_key = city_key_of(payload.request) if city_from == "file_stem" else None
         latin1 = sorted(PurePosixPath(n.file).name for n in notices.found
                         if n.code == "invalid_utf8" and n.file.startswith(f"{file_name}/"))
         read_as = ", ".join(f"{name} is not UTF-8, read as Latin-1" for name in latin1)

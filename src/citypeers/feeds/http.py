@@ -224,7 +224,10 @@ def _fetch(feed, interval, http_session, key, url, *, expect, params, method, js
             )
         if status not in (200, 203):
             kept = _keep_error_body(feed, interval, response, suffix)
-            raise _status_error(feed, response, shown, kept)
+            error = _status_error(feed, response, shown, kept)
+            # for sources whose services answer in words (an SDMX query rejected, or without results)
+            error.status, error.kept = status, kept
+            raise error
         return _stream(feed, interval, response, key, shown, expect=expect, suffix=suffix,
                        fetched_at=fetched_at, started=started)
 

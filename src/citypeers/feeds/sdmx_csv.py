@@ -47,6 +47,10 @@ Sub-annual observations become one annual figure only when the series says how (
 sum, first or last of the year's periods); a year missing some of its periods is published flagged.
 
 A file without any measure column is not a file of observations: the feed fails (FeedError).
+
+A `location` that is an http(s) URL is an SDMX REST data query (OECD Data Explorer or Eurostat
+syntax, citypeers.feeds.sdmx_rest): the data interval becomes startPeriod / endPeriod, SDMX-CSV is
+asked for (`options.format`), and the answer is landed and read exactly as a file would be.
 """
 
 from __future__ import annotations
@@ -60,7 +64,9 @@ from citypeers.errors import FeedError
 from citypeers.feeds import (
     empty_indicator_rows_sql,
     finish_indicator_rows,
+    http,
     new_table_name,
+    sdmx_rest,
     sql_identifier,
     sql_literal,
 )
@@ -100,8 +106,25 @@ _PERIODS_PER_YEAR_SQL = """CASE {f} WHEN 'S' THEN 2 WHEN 'Q' THEN 4 WHEN 'M' THE
 
 
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
-    """Every SDMX-CSV file matching the location for the interval's years."""
-    return fetch_files(feed, interval)
+    """An http(s) location is an SDMX REST data query (citypeers.feeds.sdmx_rest): the interval's
+    periods asked for as SDMX-CSV, one payload, or none when the service has no results for the
+    period (an empty period, logged). Else every SDMX-CSV file matching the location glob for the
+    interval's years."""
+    if not http.is_url(feed.location):
+        return fetch_files(feed, interval)
+    url, params = sdmx_rest.query(feed, interval)
+    try:
+        return [http.get(feed, interval, url, expect="csv", params=params, suffix=".csv")]
+    except FeedError as error:
+        answer = sdmx_rest.rejected_answer(error)
+        if answer is None:
+            raise
+        status, body, content_type, kept = answer
+        request = http.request_key(url, params=params)
+        if sdmx_rest.is_no_results(status, sdmx_rest.service_message(body, content_type)):
+            sdmx_rest.no_results(feed, interval, request, status, body, content_type)
+            return []
+        raise sdmx_rest.rejected(feed, request, status, body, content_type, kept) from error
 
 
 class _Columns:
