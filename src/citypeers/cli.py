@@ -31,6 +31,13 @@ def _feeds_serve(args: argparse.Namespace) -> None:
     serve(paths.home(), args.port, rate_limit_every=args.rate_limit_every, flaky=tuple(args.flaky))
 
 
+def _openaq_locations(args: argparse.Namespace) -> None:
+    from citypeers.feeds.openaq_locations import city_locations, write_csv
+
+    write_csv([row for city_id in args.cities for row in city_locations(
+        city_id, args.base_url, radius_m=args.radius_km * 1000, connection=args.connection)])
+
+
 def _feeds(_: argparse.Namespace) -> None:
     from citypeers.registry import load_feeds
 
@@ -181,6 +188,15 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--flaky", action="append", default=[], metavar="PREFIX",
                        help="paths under PREFIX answer 500 to the first request of each URL (repeatable)")
     serve.set_defaults(run=_feeds_serve)
+
+    locations = commands.add_parser(
+        "openaq-locations", help="OpenAQ locations near registry cities, as rows of an openaq_air stations file")
+    locations.add_argument("cities", nargs="+", help="city ids of dbt_project/seeds/cities.csv")
+    locations.add_argument("--base-url", default="https://api.openaq.org/v3", help="the API's base URL")
+    locations.add_argument("--radius-km", type=int, default=25, help="search radius (OpenAQ allows at most 25)")
+    locations.add_argument("--connection", default="openaq_default",
+                           help="Airflow Connection with the API key (AIRFLOW_CONN_<ID> on the command line)")
+    locations.set_defaults(run=_openaq_locations)
 
     commands.add_parser("feeds", help="list the feeds in feeds.yml").set_defaults(run=_feeds)
     commands.add_parser("env", help="print the stack's environment as shell exports").set_defaults(run=_env)

@@ -319,6 +319,7 @@ def test_the_blank_templates_have_the_documented_fields_and_the_yaml_example_par
 
 def test_the_demo_practices_file_ingests_with_nothing_quarantined(tmp_path, monkeypatch):
     from citypeers.demo import practices as demo_practices
+    from citypeers.demo.feed_server import serve
     from citypeers.demo.planted_practices import DEMO_PRACTICES
 
     home = tmp_path / "home"
@@ -326,15 +327,20 @@ def test_the_demo_practices_file_ingests_with_nothing_quarantined(tmp_path, monk
     cities = [{"city_id": practice.city_id} for practice in DEMO_PRACTICES]
     summary = demo_practices.write(home / "feeds" / "demo", cities)
     assert summary == {"practices_files": 1, "practices_entries": len(DEMO_PRACTICES)}
-    # the demo feed exactly as feeds.yml declares it
-    project = yaml.safe_load((paths.REPO_ROOT / "feeds.yml").read_text(encoding="utf-8"))
-    demo_feed = next(feed for feed in project["feeds"] if feed["feed_id"] == "demo_practices")
-    registry = home / "feeds.yml"
-    registry.write_text(yaml.safe_dump({"feeds": [demo_feed]}), encoding="utf-8")
-    monkeypatch.setenv("CITYPEERS_FEEDS", str(registry))
-    with temporary_home(home):
-        outcome = ingest.ingest("demo_practices", *YEAR_2025)
-        rows = duckdb.sql(f"select * from '{paths.parsed_file('practices', 'demo_practices', '2025')}'").df()
+    # the demo feed exactly as feeds.yml declares it, fetched from the demo feed server
+    server = serve(home, 0, rate_limit_every=0)
+    try:
+        project = yaml.safe_load((paths.REPO_ROOT / "feeds.yml").read_text(encoding="utf-8"))
+        demo_feed = next(feed for feed in project["feeds"] if feed["feed_id"] == "demo_practices")
+        demo_feed["location"] = demo_feed["location"].replace("http://127.0.0.1:8765", server.root_url)
+        registry = home / "feeds.yml"
+        registry.write_text(yaml.safe_dump({"feeds": [demo_feed]}), encoding="utf-8")
+        monkeypatch.setenv("CITYPEERS_FEEDS", str(registry))
+        with temporary_home(home):
+            outcome = ingest.ingest("demo_practices", *YEAR_2025)
+            rows = duckdb.sql(f"select * from '{paths.parsed_file('practices', 'demo_practices', '2025')}'").df()
+    finally:
+        server.shutdown()
     assert (outcome["published"], outcome["quarantined"]) == (len(DEMO_PRACTICES), 0)
     assert set(rows["practice_id"]) == {practice.practice_id for practice in DEMO_PRACTICES}
     assert rows["is_demo"].all()

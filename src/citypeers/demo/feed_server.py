@@ -47,6 +47,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "citypeers.demo.openaq_server",
     "citypeers.demo.serve_gtfs",
     "citypeers.demo.serve_sdmx",
+    "citypeers.demo.serve_files",
 )
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Fetching feeds that are files on disk: a path glob with `{home}` and `{year}` placeholders."""
+"""Fetching feeds that are files: a path glob with `{home}` and `{year}` placeholders, or the same
+file published at an http(s) URL (`{year}` filled in), fetched through `citypeers.feeds.http`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import glob
 from pathlib import Path
 
 from citypeers.errors import FeedError
+from citypeers.feeds import http
 from citypeers.feeds.payloads import Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
@@ -17,7 +19,7 @@ def matching_paths(
     """Every path matching the feed's location for each year (default: the interval's), in path
     order; none is a FeedError naming the patterns. A location without `{year}` is the same path(s)
     for every interval."""
-    patterns = list(dict.fromkeys(feed.resolved_location(year=year) for year in (years or interval.years())))
+    patterns = _locations(feed, interval, years)
     paths = dict.fromkeys(path for pattern in patterns for path in sorted(glob.glob(pattern, recursive=True)))
     if not paths:
         raise FeedError(
@@ -30,8 +32,18 @@ def matching_paths(
     return [Path(path) for path in paths]
 
 
-def fetch_files(feed: Feed, interval: Interval, *, years: list[int] | None = None) -> list[Payload]:
-    """Every file matching the feed's location (see `matching_paths`), to be copied byte for byte."""
+def _locations(feed: Feed, interval: Interval, years: list[int] | None) -> list[str]:
+    return list(dict.fromkeys(feed.resolved_location(year=year) for year in (years or interval.years())))
+
+
+def fetch_files(
+    feed: Feed, interval: Interval, *, years: list[int] | None = None, expect: str = "any"
+) -> list[Payload]:
+    """Every file of the feed's location for the interval's years: each URL fetched over HTTP
+    (checked as `expect`; conditional, so an unchanged file is not downloaded again), or every
+    path matching the glob (see `matching_paths`), copied byte for byte."""
+    if http.is_url(feed.location):
+        return [http.get(feed, interval, url, expect=expect) for url in _locations(feed, interval, years)]
     return [
         Payload.of_file(path, "".join(path.suffixes[-1:]) or ".bin")
         for path in matching_paths(feed, interval, years=years)

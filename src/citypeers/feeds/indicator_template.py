@@ -42,7 +42,7 @@ OPTIONAL_COLUMNS = ("source", "note", "country")
 
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     """Every template file matching the location for the interval's years."""
-    return fetch_files(feed, interval)
+    return fetch_files(feed, interval, expect="csv")
 
 
 def _header(con: duckdb.DuckDBPyConnection, payload: LandedPayload, feed: Feed) -> dict[str, str]:
