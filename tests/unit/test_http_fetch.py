@@ -17,6 +17,7 @@ from werkzeug import Request, Response
 from citypeers import cli, ingest, landing, paths
 from citypeers.errors import ContractError, FeedError
 from citypeers.feeds import http
+from citypeers.feeds.payloads import Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 from tests.citypeers_home import temporary_home
@@ -391,3 +392,13 @@ def test_run_dags_counts_the_intervals_skipped_as_unchanged(tmp_path, monkeypatc
         assert dag_runs.run_all("2025-01-01")[1] == 2
         sheet(2024, 32.5)
         assert dag_runs.run_all("2025-01-01")[1] == 1
+
+
+def test_a_landed_file_handed_to_another_period_is_copied_never_moved_out(home, httpserver):
+    httpserver.expect_request("/v3/doc.json").respond_with_data(b"[7]", content_type="application/json")
+    feed = _feed(httpserver)
+    [landed] = landing.keep(feed, DAY, [http.get(feed, DAY, httpserver.url_for("/v3/doc.json"), expect="json")])
+    next_day = Interval.of("2023-10-17", "2023-10-18")
+    reused = Payload(content=None, suffix=".json", request="r", file=landed.path, sha256=landed.sha256)
+    [copied] = landing.keep(feed, next_day, [reused])
+    assert landed.path.read_bytes() == copied.path.read_bytes() == b"[7]" and copied.path != landed.path
