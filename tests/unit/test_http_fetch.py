@@ -203,7 +203,19 @@ def test_a_server_that_does_not_answer_in_time_fails_with_no_status_and_the_time
     with pytest.raises(FeedError) as raised:
         http.get(_feed(httpserver, timeout_seconds=0.3, max_retries=0), DAY, url, expect="json")
     _names_feed_url_and_status(raised.value, url, "no HTTP status")
-    assert "no answer within the timeout of 0.3 s (after 0 retries" in str(raised.value)
+    assert "no answer within the timeout of 0.3 s" in str(raised.value) and "after 0 retries" in str(raised.value)
+
+
+def test_a_refused_connection_is_retried_then_fails_with_no_status(home, httpserver):
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}/v3/doc.json"  # nobody listens once closed
+    with pytest.raises(FeedError) as raised:
+        http.get(_feed(httpserver, max_retries=2), DAY, url, expect="json")
+    _names_feed_url_and_status(raised.value, url, "no HTTP status")
+    assert "Connection refused, after 2 retries" in str(raised.value) and "timeout" not in str(raised.value)
 
 
 def test_a_body_above_max_bytes_is_refused_whether_declared_or_streamed(home, httpserver):

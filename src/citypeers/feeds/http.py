@@ -203,14 +203,15 @@ def _fetch(feed, interval, http_session, key, url, *, expect, params, method, js
             action="the server redirects in a circle: open the URL in a browser and put the final URL in feeds.yml",
         ) from exc
     except requests.RequestException as exc:
-        what = f"no answer within the timeout of {timeout:g} s" if _timed_out(exc) else _reason(exc)
+        slow = _timed_out(exc)
+        what = f"no answer within the timeout of {timeout:g} s ({_reason(exc)})" if slow else _reason(exc)
         raise FeedError(
             feed.feed_id,
-            f"no HTTP status: {what} (after {_option(feed, 'max_retries', DEFAULT_MAX_RETRIES, int)} "
-            f"retries; {_reason(exc)})",
+            f"no HTTP status: {what}, after {_option(feed, 'max_retries', DEFAULT_MAX_RETRIES, int)} retries",
             where=shown,
-            action="check that the server is reachable and the URL in feeds.yml; raise options.timeout_seconds "
-            "if the server is slow (for the demo feeds start the demo feed server)",
+            action="raise options.timeout_seconds if the server is just slow, else rerun later" if slow else
+            "check that the server is up and reachable from here and the host in feeds.yml (for the demo feeds "
+            "start the demo feed server)",
         ) from exc
     with response:
         status = response.status_code
@@ -463,7 +464,7 @@ def _reason(exc: BaseException) -> str:
 def _timed_out(exc: BaseException) -> bool:
     cause: BaseException | None = exc
     for _ in range(10):
-        if cause is None:
+        if cause is None or isinstance(cause, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass
             return False
         if isinstance(cause, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
             return True
