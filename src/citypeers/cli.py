@@ -23,10 +23,10 @@ def _demo_data(args: argparse.Namespace) -> None:
     _print(generate(paths.home(), years=tuple(args.years), cities=args.cities or None))
 
 
-def _openaq_serve(args: argparse.Namespace) -> None:
-    from citypeers.demo.openaq_server import main as serve
+def _feeds_serve(args: argparse.Namespace) -> None:
+    from citypeers.demo.feed_server import main as serve
 
-    serve(paths.home(), args.port)
+    serve(paths.home(), args.port, rate_limit_every=args.rate_limit_every, flaky=tuple(args.flaky))
 
 
 def _feeds(_: argparse.Namespace) -> None:
@@ -157,9 +157,14 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--cities", nargs="*", help="city ids (default: every city in the registry)")
     demo.set_defaults(run=_demo_data)
 
-    serve = commands.add_parser("openaq-serve", help="serve the demo OpenAQ API v3 on 127.0.0.1")
+    serve = commands.add_parser(
+        "feeds-serve", aliases=["openaq-serve"], help="serve every demo feed over HTTP on 127.0.0.1")
     serve.add_argument("--port", type=int, default=8765)
-    serve.set_defaults(run=_openaq_serve)
+    serve.add_argument("--rate-limit-every", type=int, default=50, metavar="N",
+                       help="answer every Nth request with 429 and Retry-After: 1 (0: never; default 50)")
+    serve.add_argument("--flaky", action="append", default=[], metavar="PREFIX",
+                       help="paths under PREFIX answer 500 to the first request of each URL (repeatable)")
+    serve.set_defaults(run=_feeds_serve)
 
     commands.add_parser("feeds", help="list the feeds in feeds.yml").set_defaults(run=_feeds)
     commands.add_parser("env", help="print the stack's environment as shell exports").set_defaults(run=_env)

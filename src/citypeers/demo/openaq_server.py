@@ -1,6 +1,6 @@
-"""A local server shaped like the OpenAQ API v3, serving the demo dataset.
+"""The demo feed server's OpenAQ API v3 routes, serving the demo dataset.
 
-It answers the calls `citypeers.feeds.openaq_air` makes, with the real response shapes
+They answer the calls `citypeers.feeds.openaq_air` makes, with the real response shapes
 (`{"meta": {...}, "results": [...]}`, measurements with period, value, parameter, flagInfo,
 coverage and summary), so the demo and the tests exercise the same code a real OpenAQ feed runs:
 
@@ -8,33 +8,26 @@ coverage and summary), so the demo and the tests exercise the same code a real O
 - `GET /v3/sensors/{id}`, `GET /v3/sensors/{id}/measurements?datetime_from&datetime_to&limit&page`
   (hours whose start is in [datetime_from, datetime_to), oldest first)
 
-Like the real API it rate-limits: every `rate_limit_every`-th request (50 by default) gets HTTP
-429 with `Retry-After: 1`, deterministically, so clients must honour it. Unknown ids get a 404
-JSON body, bad parameters a 422. Measurements are read from the dataset's Parquet with DuckDB on
-every request.
+Unknown ids get a 404 JSON body, bad parameters a 422. Measurements are read from the dataset's
+Parquet with DuckDB on every request. The rate limit the real API has (429 with `Retry-After`) is
+the feed server's, for every route (`citypeers.demo.feed_server`); `serve` starts these routes alone.
 """
 
 from __future__ import annotations
 
-import argparse
-import collections
 import json
 import re
 import threading
-import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 
 from citypeers import paths
+from citypeers.demo.feed_server import DEFAULT_PORT, DemoRequest, DemoResponse, FeedServer, HttpError, Route
 from citypeers.demo.generator import demo_dir
 from citypeers.errors import ConfigError
 
-DEFAULT_PORT = 8765
 _MAX_LIMIT = 1000
 # "2023-10-16T06:00:00-06:00" from the local wall time and the UTC time of the same moment.
 _LOCAL_TEXT_MACRO = """
@@ -45,13 +38,6 @@ CREATE MACRO local_text(local_moment, utc_moment) AS
         abs(datediff('minute', utc_moment, local_moment)) // 60,
         abs(datediff('minute', utc_moment, local_moment)) % 60)
 """
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, detail: Any):
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
 
 
 class DemoDataset:
@@ -213,7 +199,7 @@ def _page(results: list, page: int, limit: int) -> bytes:
 def _int_param(query: dict, name: str, default: int, low: int, high: int) -> int:
     raw = query.get(name, [str(default)])[-1]
     if not re.fullmatch(r"\d+", raw) or not low <= int(raw) <= high:
-        raise ApiError(422, [{"loc": ["query", name], "msg": f"must be an integer from {low} to {high}"}])
+        raise HttpError(422, [{"loc": ["query", name], "msg": f"must be an integer from {low} to {high}"}])
     return int(raw)
 
 
@@ -224,137 +210,92 @@ def _time_param(query: dict, name: str, default: datetime) -> datetime:
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError as exc:
-        raise ApiError(422, [{"loc": ["query", name], "msg": "not an ISO 8601 date-time"}]) from exc
+        raise HttpError(422, [{"loc": ["query", name], "msg": "not an ISO 8601 date-time"}]) from exc
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: OpenAQDemoServer
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
-        """Quiet: requests are kept in server.request_log instead of printed."""
-
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-        self.server.request_log.append((time.monotonic(), self.path, status))
-
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-        if self.server.is_rate_limited():
-            self._send(429, b'{"detail": "Too Many Requests"}', {"Retry-After": "1"})
-            return
-        try:
-            self._send(200, self._route())
-        except ApiError as exc:
-            self._send(exc.status, json.dumps({"detail": exc.detail}).encode())
-        except Exception as exc:  # a bug or a damaged dataset: answer like an API would, and keep serving
-            self._send(500, json.dumps({"detail": f"{exc.__class__.__name__}: {exc}"}).encode())
-
-    def _route(self) -> bytes:
-        url = urlsplit(self.path)
-        query = parse_qs(url.query, keep_blank_values=True)
-        dataset = self.server.dataset
-        limit = _int_param(query, "limit", 100, 1, _MAX_LIMIT)
-        page = _int_param(query, "page", 1, 1, 1_000_000)
-        if url.path.rstrip("/") == "/v3/locations":
-            return _page(sorted(dataset.locations.values(), key=lambda loc: loc["id"]), page, limit)
-        if match := re.fullmatch(r"/v3/locations/(\d+)(/sensors)?/?", url.path):
-            location = dataset.locations.get(int(match.group(1)))
-            if location is None:
-                raise ApiError(404, f"location {match.group(1)} not found")
-            if not match.group(2):
-                return _page([location], 1, 100)
-            sensors = [dataset.sensor_details.get(s["id"], s) for s in location["sensors"]]
-            return _page(sensors, page, limit)
-        if match := re.fullmatch(r"/v3/sensors/(\d+)(/measurements)?/?", url.path):
-            sensor_id = int(match.group(1))
-            if sensor_id not in dataset.sensors:
-                raise ApiError(404, f"sensor {sensor_id} not found")
-            if not match.group(2):
-                return _page([dataset.sensor_details.get(sensor_id, dataset.sensors[sensor_id][1])], 1, 100)
-            start = _time_param(query, "datetime_from", datetime(1970, 1, 1))
-            end = _time_param(query, "datetime_to", datetime(2100, 1, 1))
-            found, rows = dataset.measurements_page(sensor_id, start, end, limit, page)
-            return f'{{"meta": {_meta(page, limit, found)}, "results": [{",".join(rows)}]}}'.encode()
-        raise ApiError(404, f"no route {url.path}")
+_datasets: dict[Path, tuple[tuple[int, ...], DemoDataset]] = {}
+_datasets_lock = threading.Lock()
 
 
-class OpenAQDemoServer(ThreadingHTTPServer):
-    """The demo API. `shutdown()` stops it and frees the port."""
+def _dataset(request: DemoRequest) -> DemoDataset:
+    """The home's dataset, loaded on first use and again when `citypeers demo-data` rewrote it."""
+    root = demo_dir(request.home) / "openaq_air"
+    files = (root / "locations.json", root / "measurements.parquet")
+    if not all(file.exists() for file in files):
+        raise HttpError(404, f"no demo OpenAQ dataset in {root}; run `citypeers demo-data` first")
+    version = tuple(file.stat().st_mtime_ns for file in files)
+    with _datasets_lock:
+        if root not in _datasets or _datasets[root][0] != version:
+            _datasets[root] = (version, DemoDataset(request.home))
+        return _datasets[root][1]
 
-    daemon_threads = True
 
-    def __init__(self, home: Path, address: tuple[str, int], rate_limit_every: int = 50):
-        self.dataset = DemoDataset(home)
-        self.rate_limit_every = rate_limit_every
-        self.request_log: collections.deque = collections.deque(maxlen=100_000)
-        self._counter_lock = threading.Lock()
-        self._requests = 0
-        super().__init__(address, _Handler)
+def _json(body: bytes) -> DemoResponse:
+    return DemoResponse(200, body, "application/json; charset=utf-8")
+
+
+def _paging(request: DemoRequest) -> tuple[int, int]:
+    return (
+        _int_param(request.query, "limit", 100, 1, _MAX_LIMIT),
+        _int_param(request.query, "page", 1, 1, 1_000_000),
+    )
+
+
+def locations(request: DemoRequest, _: re.Match[str]) -> DemoResponse:
+    limit, page = _paging(request)
+    dataset = _dataset(request)
+    return _json(_page(sorted(dataset.locations.values(), key=lambda loc: loc["id"]), page, limit))
+
+
+def location(request: DemoRequest, match: re.Match[str]) -> DemoResponse:
+    limit, page = _paging(request)
+    dataset = _dataset(request)
+    found = dataset.locations.get(int(match["location_id"]))
+    if found is None:
+        raise HttpError(404, f"location {match['location_id']} not found")
+    if not match["sensors"]:
+        return _json(_page([found], 1, 100))
+    sensors = [dataset.sensor_details.get(s["id"], s) for s in found["sensors"]]
+    return _json(_page(sensors, page, limit))
+
+
+def sensor(request: DemoRequest, match: re.Match[str]) -> DemoResponse:
+    limit, page = _paging(request)
+    dataset = _dataset(request)
+    sensor_id = int(match["sensor_id"])
+    if sensor_id not in dataset.sensors:
+        raise HttpError(404, f"sensor {sensor_id} not found")
+    if not match["measurements"]:
+        return _json(_page([dataset.sensor_details.get(sensor_id, dataset.sensors[sensor_id][1])], 1, 100))
+    start = _time_param(request.query, "datetime_from", datetime(1970, 1, 1))
+    end = _time_param(request.query, "datetime_to", datetime(2100, 1, 1))
+    found, rows = dataset.measurements_page(sensor_id, start, end, limit, page)
+    return _json(f'{{"meta": {_meta(page, limit, found)}, "results": [{",".join(rows)}]}}'.encode())
+
+
+ROUTES: list[Route] = [
+    ("GET", re.compile(r"/v3/locations/?"), locations),
+    ("GET", re.compile(r"/v3/locations/(?P<location_id>\d+)(?P<sensors>/sensors)?/?"), location),
+    ("GET", re.compile(r"/v3/sensors/(?P<sensor_id>\d+)(?P<measurements>/measurements)?/?"), sensor),
+]
+
+
+class OpenAQDemoServer(FeedServer):
+    """The feed server with only the OpenAQ routes, its `base_url` the API's root (`.../v3`)."""
 
     @property
     def base_url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/v3"
-
-    def is_rate_limited(self) -> bool:
-        """True for every `rate_limit_every`-th request (never when it is 0)."""
-        with self._counter_lock:
-            self._requests += 1
-            return bool(self.rate_limit_every) and self._requests % self.rate_limit_every == 0
-
-    def shutdown(self) -> None:
-        super().shutdown()
-        self.server_close()
+        return f"{self.root_url}/v3"
 
 
-def serve(
-    home: Path | None = None, port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", rate_limit_every: int = 50
-) -> OpenAQDemoServer:
-    """Start the server in a background thread and return it (port 0 picks a free port; see
-    `base_url`). Call `shutdown()` to stop it."""
-    server = OpenAQDemoServer(Path(home) if home else paths.home(), (host, port), rate_limit_every)
+def serve(home: Path | None = None, port: int = DEFAULT_PORT, *, rate_limit_every: int = 50) -> OpenAQDemoServer:
+    """Start the OpenAQ routes alone in a background thread and return the server (port 0 picks a
+    free port; see `base_url`). Call `shutdown()` to stop it."""
+    server = OpenAQDemoServer(
+        Path(home) if home else paths.home(), port, rate_limit_every=rate_limit_every, modules=(__name__,)
+    )
     threading.Thread(target=server.serve_forever, name="openaq-demo-server", daemon=True).start()
     return server
-
-
-def main(
-    home: Path | None = None, port: int = DEFAULT_PORT, *, host: str = "127.0.0.1", rate_limit_every: int = 50
-) -> int:
-    """Serve the demo OpenAQ API until interrupted (what `citypeers openaq-serve` runs)."""
-    home = Path(home) if home else paths.home()
-    server = OpenAQDemoServer(home, (host, port), rate_limit_every)
-    print(f"demo OpenAQ API on {server.base_url} (data: {demo_dir(home) / 'openaq_air'})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
-
-
-def _command_line(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m citypeers.demo.openaq_server", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--home", type=Path, default=None, help="default: $CITYPEERS_HOME or <repo>/var")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument(
-        "--rate-limit-every", type=int, default=50, help="every Nth request gets 429 (0: never)"
-    )
-    args = parser.parse_args(argv)
-    return main(args.home, args.port, host=args.host, rate_limit_every=args.rate_limit_every)
-
-
-if __name__ == "__main__":
-    raise SystemExit(_command_line())
