@@ -361,7 +361,8 @@ def _write_eea(
 
 def _station_cities_sql(stations: list[dict]) -> str:
     eea = [s for s in stations if s["source"] == "eea_air"]
-    return f"SELECT * FROM (VALUES {_values(eea, ['station_id', 'city_id', 'city_name'])}) AS t(station_id, city_id, city_name)"
+    columns = ["station_id", "city_id", "city_name"]
+    return f"SELECT * FROM (VALUES {_values(eea, columns)}) AS t({', '.join(columns)})"
 
 
 def _write_eea_download_service(con: duckdb.DuckDBPyConnection, root: Path, stations: list[dict]) -> int:
