@@ -31,7 +31,7 @@ from citypeers.demo.generator import DOWNLOAD_SERVICE_DIR, DOWNLOAD_SERVICE_INDE
 
 DATASETS = {1: "E2a", 2: "E1a", 3: "Airbase"}
 AGGREGATION_TYPES = ("hour", "day", "var")
-_VOCABULARY_ID = re.compile(r"(\d+)/?$")
+_VOCABULARY_ID = re.compile(r"/(\d+)/?$")
 
 
 def service_dir(home: Path) -> Path:
@@ -74,7 +74,9 @@ def _matches_pollutant(entry: dict[str, Any], wanted: set[str]) -> bool:
     """A pollutant asked for by notation, vocabulary URL or id."""
     if not wanted:
         return True
-    ids = {found.group(1) for value in wanted if (found := _VOCABULARY_ID.search(value))}
+    ids = {value for value in wanted if value.isdigit()} | {
+        found.group(1) for value in wanted if "/" in value and (found := _VOCABULARY_ID.search(value))
+    }
     return entry["pollutant"] in wanted or str(entry["pollutant_id"]) in ids
 
 

@@ -72,7 +72,6 @@ import logging
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urljoin
 
 import duckdb
 
@@ -527,14 +526,11 @@ def _fetch_download_service(feed: Feed, interval: Interval) -> list[Payload]:
 
 
 def _listed_urls(feed: Feed, interval: Interval, listing: Payload, endpoint: str) -> list[str]:
-    """The URLs of a ParquetFile/urls answer (BOM, header line, one URL per line)."""
-    lines = [line.strip() for line in listing.file.read_bytes().decode("utf-8-sig", "replace").splitlines()]
+    """The URLs of a ParquetFile/urls answer (BOM, header line, one absolute URL per line, which
+    airbase keeps; anything else means the location is not the service)."""
     urls, strange = [], []
-    for line in lines:
-        if not line or line == FILE_LIST_HEADER:
-            continue
-        url = urljoin(endpoint, line)
-        (urls if http.is_url(url) else strange).append(line)
+    for line in _listed_lines(listing.file):
+        (urls if http.is_url(line) and " " not in line else strange).append(line)
     if strange:
         kept = http.reject(feed, interval, listing, "not a list of Parquet URLs")
         raise FeedError(
@@ -543,7 +539,7 @@ def _listed_urls(feed: Feed, interval: Interval, listing: Payload, endpoint: str
             where=f"POST {endpoint}",
             action="check the feed's location: it must be the download service's base URL",
         )
-    return [urljoin(endpoint, url) for url in urls]
+    return urls
 
 
 def _rejected_query(feed: Feed, error: FeedError) -> FeedError:
@@ -580,13 +576,30 @@ def _rejected_query(feed: Feed, error: FeedError) -> FeedError:
 
 
 def _note_empty_lists(lists: list[LandedPayload], feed: Feed, notices: Notices | None) -> None:
-    """An empty file list is zero rows for that request: recorded, never a failed interval (a country
-    that transmitted nothing that day, a city without stations for a pollutant)."""
-    for listing in lists:
-        text = listing.path.read_bytes().decode("utf-8-sig", "replace")
-        if any(line.strip() and line.strip() != FILE_LIST_HEADER for line in text.splitlines()):
-            continue
-        message = f"the download service listed no Parquet file for {listing.request}: no rows from it"
-        log.warning("feed %s: %s", feed.feed_id, message)
-        if notices is not None:
-            notices.add(listing.path.name, "no_parquet_files_listed", "warning", message)
+    """File lists that name no file at all are zero rows for the period: recorded as a warning, never
+    a failed interval (a country that transmitted nothing that day, a city without stations for a
+    pollutant). With several datasets one empty list is expected (E1a has no current year)."""
+    if not lists or any(_listed_lines(listing.path) for listing in lists):
+        return
+    asked = "; ".join(_describe_request(listing.request) for listing in lists)
+    message = f"the download service listed no Parquet file ({asked}): no rows for this period"
+    log.warning("feed %s: %s", feed.feed_id, message)
+    if notices is not None:
+        notices.add(lists[0].path.name, "no_parquet_files_listed", "warning", message)
+
+
+def _listed_lines(path: Path) -> list[str]:
+    text = path.read_bytes().decode("utf-8-sig", "replace")
+    return [line.strip() for line in text.splitlines() if line.strip() and line.strip() != FILE_LIST_HEADER]
+
+
+def _describe_request(request: str) -> str:
+    """'dataset E2a, countries ES, 2025-06-10T00:00:00Z to 2025-06-11T00:00:00Z' from a landed POST."""
+    try:
+        body = json.loads(request[request.index("{"):])
+        dataset = {number: name for name, number in DATASET_IDS.items()}.get(body["dataset"], body["dataset"])
+        cities = f", cities {', '.join(body['cities'])}" if body.get("cities") else ""
+        return (f"dataset {dataset}, countries {', '.join(body['countries'])}{cities}, "
+                f"{body['dateTimeStart']} to {body['dateTimeEnd']}")
+    except (ValueError, KeyError, TypeError):
+        return request
