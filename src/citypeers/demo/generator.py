@@ -3,7 +3,8 @@
 Levels come from `air_levels.csv`: the project's own approximate annual means (µg/m³), rounded
 and of the magnitude the WHO ambient air quality database shows for each city. They are demo
 figures, not measurements. The same file says which source format serves each city (European
-cities: EEA e-Reporting CSV files; Asian cities: the OpenAQ API) and which completeness failure
+cities: the EEA, as e-Reporting CSV files and, the same readings, as the Parquet files the demo
+feed server serves as the EEA Air Quality Download Service; Asian cities: the OpenAQ API) and which completeness failure
 the demo plants in that city (`demo_gap`), so the dashboards show flagged values on purpose:
 
 - `station_loses_q1`: station 1 has nothing from 1 January to 10 March of the middle year; it
