@@ -256,8 +256,6 @@ def test_a_query_the_service_rejects_is_a_feed_error_naming_feed_url_status_and_
     assert Path(re.search(r"kept in (\S+)\)?", error.problem).group(1).rstrip(")")).exists()
 
 
-@pytest.mark.xfail(strict=True, reason="fetch layer (http._reject) writes its note to {sha256}.json, over a kept "
-                   "JSON error body, so the service's problem details are lost; reported to the lead")
 def test_a_rejected_query_answered_with_problem_details_carries_the_services_message(httpserver, tmp_path):
     problem = {"title": "One or more validation errors occurred.", "status": 400,
                "errors": {"countries": ["Unknown country code 'XX'."]}}
