@@ -363,6 +363,8 @@ def _write_eea(
 def _station_cities_sql(stations: list[dict]) -> str:
     eea = [s for s in stations if s["source"] == "eea_air"]
     columns = ["station_id", "city_id", "city_name"]
+    if not eea:  # a demo of Asian cities only
+        return "SELECT " + ", ".join(f"NULL::VARCHAR AS {column}" for column in columns) + " WHERE false"
     return f"SELECT * FROM (VALUES {_values(eea, columns)}) AS t({', '.join(columns)})"
 
 
@@ -421,6 +423,7 @@ def _write_eea_download_service(con: duckdb.DuckDBPyConnection, root: Path, stat
             "pollutant_id": pollutant_id, "sampling_point": sampling_point, "file": relative,
             "first_hour_utc": first_hour, "last_hour_utc": last_hour,
         })
+    root.mkdir(parents=True, exist_ok=True)
     (root / DOWNLOAD_SERVICE_INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return len(index)
 

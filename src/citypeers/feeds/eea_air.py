@@ -449,7 +449,13 @@ def _parquet_error(feed: Feed, payloads: list[LandedPayload], exc: duckdb.Error)
 # airbase's Dataset: Unverified = UTD = E2a = 1, Verified = E1a = 2, Historical = Airbase = 3
 DATASET_IDS = {"E2a": 1, "E1a": 2}
 POLLUTANT_VOCABULARY = "http://dd.eionet.europa.eu/vocabulary/aq/pollutant/"
-POLLUTANT_IDS = {"PM2.5": 6001, "PM10": 5, "NO2": 8}  # the notations airbase maps to vocabulary URLs
+# notation → vocabulary id (PM2.5 6001, PM10 5, NO2 8), which airbase turns into vocabulary URLs
+POLLUTANT_IDS = {
+    name: int(code)
+    for name, pollutant in POLLUTANT_BY_EEA_NAME.items()
+    for code, coded in POLLUTANT_BY_EEA_CODE.items()
+    if coded == pollutant
+}
 FILE_LIST_SUFFIX = ".urls.csv"
 FILE_LIST_HEADER = "ParquetFileUrl"
 _KEPT_BODY = re.compile(r"the response body is kept in (\S+)")
