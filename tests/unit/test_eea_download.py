@@ -253,6 +253,7 @@ def test_a_query_the_service_rejects_is_a_feed_error_naming_feed_url_status_and_
     message = str(error)
     assert "feed 'test_eea_download'" in message and "HTTP 400 BAD REQUEST: Unknown country code 'XX'." in message
     assert error.where == f"POST {httpserver.url_for('/api/ParquetFile/urls')}"
+    assert error.retryable is False  # the same query gets the same answer: the task fails at once
     assert Path(re.search(r"kept in (\S+)\)?", error.problem).group(1).rstrip(")")).exists()
 
 

@@ -466,7 +466,7 @@ def _option_names(feed: Feed, name: str) -> list[str]:
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
         raise FeedError(feed.feed_id, f"options.{name} {value!r} is not a list of names", where="feeds.yml options",
-                        action=f"write options.{name} as a list, e.g. {name}: [ES]")
+                        action=f"write options.{name} as a list, e.g. {name}: [ES]", retryable=False)
     return [v.strip() for v in values]
 
 
@@ -476,7 +476,7 @@ def _datasets(feed: Feed) -> list[str]:
     if unknown:
         raise FeedError(feed.feed_id, f"options.dataset {', '.join(unknown)} is not E1a or E2a",
                         where="feeds.yml options",
-                        action="use E1a (verified), E2a (up to date, unverified) or [E1a, E2a]")
+                        action="use E1a (verified), E2a (up to date, unverified) or [E1a, E2a]", retryable=False)
     return list(dict.fromkeys(datasets))
 
 
@@ -490,12 +490,14 @@ def download_requests(feed: Feed, interval: Interval) -> list[dict]:
     if not countries:
         raise FeedError(feed.feed_id, "options.countries is empty: the query would ask for every country in Europe",
                         where="feeds.yml options",
-                        action="list the ISO 3166 alpha-2 codes, e.g. countries: [ES] (and cities: [Madrid])")
+                        action="list the ISO 3166 alpha-2 codes, e.g. countries: [ES] (and cities: [Madrid])",
+                        retryable=False)
     pollutants = _option_names(feed, "pollutants") or list(POLLUTANT_IDS)
     unknown = [p for p in pollutants if p not in POLLUTANT_IDS]
     if unknown:
         raise FeedError(feed.feed_id, f"options.pollutants {', '.join(unknown)} not read by eea_air",
-                        where="feeds.yml options", action=f"use some of {', '.join(POLLUTANT_IDS)}")
+                        where="feeds.yml options", action=f"use some of {', '.join(POLLUTANT_IDS)}",
+                        retryable=False)
     return [
         {
             "countries": countries,
@@ -544,6 +546,7 @@ def _listed_urls(feed: Feed, interval: Interval, listing: Payload, endpoint: str
             f"the file list has lines that are not URLs (first: {strange[0][:120]!r}); it is kept in {kept}",
             where=f"POST {endpoint}",
             action="check the feed's location: it must be the download service's base URL",
+            retryable=False,
         )
     return urls
 
@@ -578,6 +581,7 @@ def _rejected_query(feed: Feed, error: FeedError) -> FeedError:
         where=error.where,
         action="check options.countries, cities, pollutants and dataset in feeds.yml against the service "
         "(countries as ISO codes, cities as the service spells them, dataset E1a or E2a)",
+        retryable=error.retryable,
     )
 
 
