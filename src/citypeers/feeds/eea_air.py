@@ -21,11 +21,12 @@ conditional GET, content checks and errors naming feed, URL and status. The call
 2. `GET` each listed Parquet URL (checked to be Parquet), landed as it came.
 
 `options.dataset` is `E1a`, `E2a` or both (`[E1a, E2a]`: verified years from E1a, the current one
-from E2a; where both hold an hour, the verified row wins, as for the CSV's duplicates). The service
-picks whole files (one per sampling point) for the dates; parse keeps the interval's hours, with
-the filter pushed into the Parquet scan, so a daily E2a schedule reads a day of each file. A
-query the service rejects is a FeedError with its status and message; an empty list is zero rows
-and a `no_parquet_files_listed` warning in the period's notices, not a failure.
+from E2a; where both hold an hour, one row is kept: valid first, then verified, as for the CSV's
+duplicates). The service picks whole files (one per sampling point) for the dates; parse keeps the
+interval's hours, with the filter pushed into the Parquet scan, so a daily E2a schedule reads a day
+of each file. A query the service rejects is a FeedError with its status and message; an empty list
+is zero rows and a `no_parquet_files_listed` warning in the period's notices, not a failure.
+
 Quirks of the real CSV export that the parser handles (see ../shared/data/eea_ereporting/):
 
 - every hour can appear once per SamplingProcess of the same sampling point, with the same value.
