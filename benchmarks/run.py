@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -195,12 +196,25 @@ class AirFeed:
         return f"{self.years[-1] + 1}-01-01"
 
 
+def eea_from_files(feeds_file: Path) -> None:
+    """Tier S's demo_europe reads the demo's e-Reporting CSVs (its offline location), not the demo
+    EEA download service: the same raw files the floor and pandas read, and the tier's figures stay
+    comparable with the runs before the feed went over HTTP."""
+    text = feeds_file.read_text(encoding="utf-8")
+    offline, count = re.subn(r'location: "http://127\.0\.0\.1:\d+/eea"',
+                             'location: "{home}/feeds/demo/eea_air/{year}/*.csv"', text)
+    if count != 1:
+        raise SystemExit(f"{feeds_file}: expected one demo EEA download service location, found {count}")
+    feeds_file.write_text(offline, encoding="utf-8")
+
+
 def prepare_tier(name: str, home: Path, bench: Bench) -> AirFeed:
     """Write the tier's feeds below home (and point bench.env at them)."""
     cli = str(BIN / "citypeers")
     if name == "S":
         print(f"tier S: the demo slice, {len(TIER_S_CITIES)} cities x {len(E2E_YEARS)} years", flush=True)
         bench.step("demo feeds", [cli, "demo-data", "--cities", *TIER_S_CITIES, "--years", *E2E_YEARS])
+        eea_from_files(Path(bench.env["CITYPEERS_FEEDS"]))
         return AirFeed("demo_europe", home / "feeds" / "demo" / "eea_air", tuple(int(y) for y in E2E_YEARS))
     tier = TIERS[name]
     layout = {"csv": "EEA e-Reporting CSV", "parquet": "EEA Air Quality Download Service Parquet"}[tier.air_format]

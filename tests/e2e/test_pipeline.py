@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from citypeers.registry import DEFAULT_START_DATE
-from tests.e2e.pipeline import BIN, E2E_CITIES, E2E_YEARS, environment, run
+from tests.e2e.pipeline import BIN, E2E_CITIES, E2E_YEARS, environment, run, start_feed_server
 
 pytestmark = pytest.mark.e2e
 
@@ -186,7 +186,14 @@ def test_rerunning_an_interval_changes_nothing(published_home):
     before = mart_snapshot(published_home)
     parsed = published_home / "parsed" / "eea_air" / "demo_europe" / "2024.parquet"
     parsed_rows = duckdb.sql(f"select count(*) from '{parsed}'").fetchone()[0]
-    run([str(BIN / "airflow"), "dags", "test", "ingest__eea_air__demo_europe", "2025-01-01T00:00:00+00:00"], env)
+    # demo_europe fetches from the demo feed server (its EEA download service), stopped after the session's run
+    port = int(re.search(r"127\.0\.0\.1:(\d+)/eea", (published_home / "feeds.yml").read_text()).group(1))
+    server = start_feed_server(env, port, published_home / "feed_server_rerun.log")
+    try:
+        run([str(BIN / "airflow"), "dags", "test", "ingest__eea_air__demo_europe", "2025-01-01T00:00:00+00:00"], env)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
     run([str(BIN / "citypeers"), "build"], env)
     assert duckdb.sql(f"select count(*) from '{parsed}'").fetchone()[0] == parsed_rows
     assert mart_snapshot(published_home) == before

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 from benchmarks.baselines import floor_city_annual, pandas_city_annual, pipeline_city_annual
 
+from citypeers.demo.feed_server import serve
 from citypeers.runtime_env import stack_environment
+from tests.e2e.pipeline import feeds_file_with_port
 
 BIN = Path(sys.executable).parent
 CITIES = ["madrid", "barcelona"]
@@ -29,11 +31,18 @@ def cli(*args: str, env: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline_home(tmp_path_factory) -> Path:
+    """The pipeline fetches demo_europe from the demo EEA download service (Parquet, over HTTP); the
+    floor and pandas read the e-Reporting CSVs of the same readings: two layouts, one answer."""
     home = tmp_path_factory.mktemp("baselines_home")
     env = dict(os.environ) | stack_environment(home)
     cli("demo-data", "--cities", *CITIES, "--years", *YEARS, env=env)
-    for year in YEARS:
-        cli("ingest", "demo_europe", "--start", f"{year}-01-01", "--end", f"{int(year) + 1}-01-01", env=env)
+    server = serve(home, 0, rate_limit_every=0)
+    try:
+        env["CITYPEERS_FEEDS"] = str(feeds_file_with_port(home, server.server_address[1]))
+        for year in YEARS:
+            cli("ingest", "demo_europe", "--start", f"{year}-01-01", "--end", f"{int(year) + 1}-01-01", env=env)
+    finally:
+        server.shutdown()
     cli("build", env=env)
     return home
 

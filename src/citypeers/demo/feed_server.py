@@ -48,6 +48,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "citypeers.demo.serve_gtfs",
     "citypeers.demo.serve_sdmx",
     "citypeers.demo.serve_files",
+    "citypeers.demo.serve_eea",
 )
 
 log = logging.getLogger(__name__)

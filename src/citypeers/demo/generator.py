@@ -3,7 +3,8 @@
 Levels come from `air_levels.csv`: the project's own approximate annual means (µg/m³), rounded
 and of the magnitude the WHO ambient air quality database shows for each city. They are demo
 figures, not measurements. The same file says which source format serves each city (European
-cities: EEA e-Reporting CSV files; Asian cities: the OpenAQ API) and which completeness failure
+cities: the EEA, as e-Reporting CSV files and, the same readings, as the Parquet files the demo
+feed server serves as the EEA Air Quality Download Service; Asian cities: the OpenAQ API) and which completeness failure
 the demo plants in that city (`demo_gap`), so the dashboards show flagged values on purpose:
 
 - `station_loses_q1`: station 1 has nothing from 1 January to 10 March of the middle year; it
@@ -47,6 +48,7 @@ from citypeers.demo import wide_table as demo_wide_table
 from citypeers.demo.planted_practices import planted_air_effects
 from citypeers.errors import ConfigError
 from citypeers.feeds import sql_literal
+from citypeers.feeds.eea_air import DOWNLOAD_SERVICE_UTC_OFFSET
 from citypeers.units import conversion_factor
 
 if TYPE_CHECKING:
@@ -65,6 +67,10 @@ EEA_HEADER = (
     "SamplingProcess,Sample,AirPollutant,AirPollutantCode,AveragingTime,Concentration,UnitOfMeasurement,"
     "DatetimeBegin,DatetimeEnd,Validity,Verification"
 )
+# The demo EEA download service's files (served under /eea/ by citypeers.demo.serve_eea), below
+# feeds/demo/eea_air/: one Parquet file per dataset and sampling point, and their index.
+DOWNLOAD_SERVICE_DIR = "download_service"
+DOWNLOAD_SERVICE_INDEX = "files.json"
 EEA_OFFSET = "+01:00"  # the offset the real BETR740 export reports; the demo uses it for every EEA city
 # pollutant, EEA notation, EEA vocabulary code, OpenAQ parameter id, display name
 POLLUTANTS = (
@@ -341,9 +347,85 @@ def _write_eea(
             ORDER BY shuffle_key
         ) TO {sql_literal(str(target))} (FORMAT csv, HEADER true, DELIMITER ',')
         """)
-    _write_stations_csv(eea_root / "stations.csv", [s for s in stations if s["source"] == "eea_air"])
+    service_files = _write_eea_download_service(con, eea_root / DOWNLOAD_SERVICE_DIR, stations)
+    # one row per sampling point: the download service's files name the sampling point, not the station
+    con.execute(f"""
+    COPY (
+        SELECT DISTINCT "Countrycode" || '/' || "SamplingPoint" AS sampling_point, station_id, stations.city_id
+        FROM demo_eea_rows JOIN ({_station_cities_sql(stations)}) AS stations USING (station_id)
+        ORDER BY ALL
+    ) TO {sql_literal(str(eea_root / "stations.csv"))} (FORMAT csv, HEADER true)
+    """)
     rows = con.sql("SELECT count(*) FROM demo_eea_rows").fetchone()[0]
-    return {"eea_files": len(files), "eea_rows": rows}
+    return {"eea_files": len(files), "eea_rows": rows, "eea_download_service_files": service_files}
+
+
+def _station_cities_sql(stations: list[dict]) -> str:
+    eea = [s for s in stations if s["source"] == "eea_air"]
+    columns = ["station_id", "city_id", "city_name"]
+    if not eea:  # a demo of Asian cities only
+        return "SELECT " + ", ".join(f"NULL::VARCHAR AS {column}" for column in columns) + " WHERE false"
+    return f"SELECT * FROM (VALUES {_values(eea, columns)}) AS t({', '.join(columns)})"
+
+
+def _write_eea_download_service(con: duckdb.DuckDBPyConnection, root: Path, stations: list[dict]) -> int:
+    """The same readings as the e-Reporting CSVs, as the EEA Air Quality Download Service serves
+    them (the demo feed server's `/eea/`): one Parquet file per dataset and sampling point, in the
+    layout `citypeers.feeds.eea_air` reads (Start/End naive on the UTC+1 clock, Pollutant as the
+    vocabulary id, Value DECIMAL(38,18)). Verified rows (Verification 1) are dataset E1a, the last
+    year's preliminary rows E2a, as the service splits them. `files.json` indexes the files by
+    dataset, country, city, pollutant and the UTC hours they cover, which the server's urls
+    endpoint filters on. Rows are in time order, so each file's bytes depend only on the seed."""
+    con.execute(f"""
+    CREATE TABLE demo_eea_service_rows AS
+    SELECT
+        CASE WHEN "Verification" = 1 THEN 'E1a' ELSE 'E2a' END AS dataset,
+        "Countrycode" AS country,
+        stations.city_name,
+        "AirPollutant" AS notation,
+        "Countrycode" || '/' || "SamplingPoint" AS "Samplingpoint",
+        CAST(regexp_extract("AirPollutantCode", '(\\d+)$', 1) AS INTEGER) AS "Pollutant",
+        CAST(left("DatetimeBegin", 19) AS TIMESTAMP) AS "Start",
+        CAST(left("DatetimeEnd", 19) AS TIMESTAMP) AS "End",
+        CAST("Concentration" AS DECIMAL(38, 18)) AS "Value",
+        'ug.m-3' AS "Unit",
+        "AveragingTime" AS "AggType",
+        CAST("Validity" AS INTEGER) AS "Validity",
+        CAST("Verification" AS INTEGER) AS "Verification",
+        CASE WHEN "Verification" = 1 THEN make_timestamp(year + 1, 9, 30, 0, 0, 0)
+             ELSE CAST(left("DatetimeEnd", 19) AS TIMESTAMP) + INTERVAL 1 HOUR END AS "ResultTime",
+        NULL::DECIMAL(38, 18) AS "DataCapture",
+        "SamplingProcess" AS "FkObservationLog"
+    FROM demo_eea_rows
+    JOIN ({_station_cities_sql(stations)}) AS stations USING (station_id)
+    ORDER BY dataset, "Samplingpoint", "Start", "FkObservationLog"
+    """)
+    files = con.sql(f"""
+        SELECT dataset, country, city_name, notation, "Pollutant", "Samplingpoint",
+            strftime(min("Start") - {DOWNLOAD_SERVICE_UTC_OFFSET}, '%Y-%m-%dT%H:%M:%SZ'),
+            strftime(max("Start") - {DOWNLOAD_SERVICE_UTC_OFFSET}, '%Y-%m-%dT%H:%M:%SZ')
+        FROM demo_eea_service_rows GROUP BY ALL ORDER BY ALL
+    """).fetchall()
+    index = []
+    for dataset, country, city_name, notation, pollutant_id, sampling_point, first_hour, last_hour in files:
+        relative = f"{dataset}/{sampling_point}.parquet"  # the sampling point starts with its country
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        con.execute(f"""
+        COPY (
+            SELECT * EXCLUDE (dataset, country, city_name, notation) FROM demo_eea_service_rows
+            WHERE dataset = {sql_literal(dataset)} AND "Samplingpoint" = {sql_literal(sampling_point)}
+            ORDER BY "Start", "FkObservationLog"
+        ) TO {sql_literal(str(target))} (FORMAT parquet)
+        """)
+        index.append({
+            "dataset": dataset, "country": country, "city": city_name, "pollutant": notation,
+            "pollutant_id": pollutant_id, "sampling_point": sampling_point, "file": relative,
+            "first_hour_utc": first_hour, "last_hour_utc": last_hour,
+        })
+    root.mkdir(parents=True, exist_ok=True)
+    (root / DOWNLOAD_SERVICE_INDEX).write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return len(index)
 
 
 def _write_stations_csv(path: Path, stations: list[dict]) -> None:
