@@ -13,10 +13,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from citypeers.intervals import interval_ends
-from citypeers.registry import SOURCES, feed_schedules
+from citypeers import paths
+from citypeers.intervals import Interval, schedule_intervals
+from citypeers.registry import SOURCES, Feed, feed_schedules, get_feed
 
 log = logging.getLogger(__name__)
+
 
 def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
@@ -36,17 +38,36 @@ def dags_test(dag_id: str, run_date: datetime) -> None:
         raise RuntimeError(f"DAG run {dag_id} (interval ending {run_date:%Y-%m-%d}) failed:\n{tail}")
 
 
-def run_all(until: str) -> list[tuple[str, datetime]]:
+def run_all(until: str) -> tuple[list[tuple[str, datetime]], int]:
     """Every ingest DAG for every interval up to `until`, then the transform once, then the city briefs
-    (a scheduler starts report__city_briefs on the transform's `citypeers://warehouse` update)."""
-    runs = []
+    (a scheduler starts report__city_briefs on the transform's `citypeers://warehouse` update).
+    Returns the runs and how many ingest intervals were skipped as unchanged (see `_skipped`)."""
+    runs: list[tuple[str, datetime, Feed | None, Interval | None]] = []
     for source in SOURCES:
         for feed_id, (schedule, start_date) in feed_schedules(source).items():
-            for run_date in interval_ends(schedule, start_date, until):
-                runs.append((f"ingest__{source}__{feed_id}", run_date))
-    runs.append(("transform__warehouse", datetime.fromisoformat(until)))
-    runs.append(("report__city_briefs", datetime.fromisoformat(until)))
-    for number, (dag_id, run_date) in enumerate(runs, start=1):
+            feed = get_feed(feed_id)
+            for interval in schedule_intervals(schedule, start_date, until):
+                runs.append((f"ingest__{source}__{feed_id}", interval.end, feed, interval))
+    runs.append(("transform__warehouse", datetime.fromisoformat(until), None, None))
+    runs.append(("report__city_briefs", datetime.fromisoformat(until), None, None))
+    skipped = 0
+    for number, (dag_id, run_date, feed, interval) in enumerate(runs, start=1):
         log.info("run %d of %d: %s, interval ending %s", number, len(runs), dag_id, run_date.date())
+        before = _publish_record(feed, interval)
         dags_test(dag_id, run_date)
-    return runs
+        if before is not None and _publish_record(feed, interval) == before:
+            skipped += 1
+            log.info("%s %s: unchanged since its last publish, parse and validate skipped", dag_id, interval.label)
+    return [(dag_id, run_date) for dag_id, run_date, *_ in runs], skipped
+
+
+def _publish_record(feed: Feed | None, interval: Interval | None) -> tuple[int, bytes] | None:
+    """The period's publish record as it is on disk. A successful ingest run either publishes
+    (rewriting it) or skips an unchanged period (leaving it untouched): same record after the
+    run, the run was skipped."""
+    if feed is None:
+        return None
+    record = paths.published_record(feed.source, feed.feed_id, interval.label)
+    if not record.exists():
+        return None
+    return record.stat().st_mtime_ns, record.read_bytes()

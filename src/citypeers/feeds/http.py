@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import IncompleteRead, ProtocolError
 from urllib3.util.retry import Retry
@@ -202,13 +203,15 @@ def _fetch(feed, interval, http_session, key, url, *, expect, params, method, js
             action="the server redirects in a circle: open the URL in a browser and put the final URL in feeds.yml",
         ) from exc
     except requests.RequestException as exc:
+        slow = _timed_out(exc)
+        what = f"no answer within the timeout of {timeout:g} s ({_reason(exc)})" if slow else _reason(exc)
         raise FeedError(
             feed.feed_id,
-            f"no HTTP status: {_reason(exc)} (after {_option(feed, 'max_retries', DEFAULT_MAX_RETRIES, int)} "
-            f"retries, timeout {timeout:g} s)",
+            f"no HTTP status: {what}, after {_option(feed, 'max_retries', DEFAULT_MAX_RETRIES, int)} retries",
             where=shown,
-            action="check that the server is reachable and the URL in feeds.yml; raise options.timeout_seconds "
-            "if the server is slow (for the demo feeds start the demo feed server)",
+            action="raise options.timeout_seconds if the server is just slow, else rerun later" if slow else
+            "check that the server is up and reachable from here and the host in feeds.yml (for the demo feeds "
+            "start the demo feed server)",
         ) from exc
     with response:
         status = response.status_code
@@ -245,6 +248,9 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
     incoming.mkdir(parents=True, exist_ok=True)
     temporary = incoming / f"{uuid.uuid4().hex}.part"
     digest, size, head, tail = hashlib.sha256(), 0, b"", b""
+    # keep what arrived of a truncated body (urllib3 would drop the last read): the length is
+    # checked below against the bytes read from the wire
+    response.raw.enforce_content_length = False
     try:
         with temporary.open("wb") as out:
             for chunk in response.iter_content(CHUNK_BYTES):
@@ -266,26 +272,13 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
         ) from None
     except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, ProtocolError,
             IncompleteRead) as exc:
-        kept = _reject(feed, interval, temporary, digest.hexdigest(), suffix, response, key,
-                       f"truncated after {size} bytes")
-        raise FeedError(
-            feed.feed_id,
-            f"{status} but the body was cut off after {size:,} of {declared or 'an unknown number of'} bytes "
-            f"({_reason(exc)}); the partial body is kept in {kept}",
-            where=shown,
-            action="the connection dropped mid-transfer: rerun the interval (the task retries do); if it "
-            "persists the server or a proxy truncates the file",
-        ) from exc
-    encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        raise _truncated(feed, interval, temporary, digest.hexdigest(), suffix, response, key, shown,
+                         f"{size:,} bytes ({_reason(exc)})") from exc
     sha256 = digest.hexdigest()
-    if declared and declared.isdigit() and not encoded and int(declared) != size:
-        kept = _reject(feed, interval, temporary, sha256, suffix, response, key, "length mismatch")
-        raise FeedError(
-            feed.feed_id,
-            f"{status} with Content-Length {int(declared):,} but {size:,} bytes arrived; the body is kept in {kept}",
-            where=shown,
-            action="rerun the interval; if it persists the server or a proxy truncates the file",
-        )
+    wire_bytes = response.raw.tell()
+    if declared and declared.isdigit() and int(declared) != wire_bytes:
+        raise _truncated(feed, interval, temporary, sha256, suffix, response, key, shown,
+                         f"{wire_bytes:,} of {int(declared):,} bytes (Content-Length)")
     content_type = response.headers.get("Content-Type", "")
     problem = content_problem(expect, content_type, head, tail, size)
     if problem:
@@ -304,6 +297,17 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
     }
     log.info("%s: HTTP %d, %d bytes, sha256 %s", shown, response.status_code, size, sha256[:12])
     return Payload(content=None, suffix=suffix, request=key, file=temporary, sha256=sha256, http=http)
+
+
+def _truncated(feed, interval, temporary, sha256, suffix, response, key, shown, arrived) -> FeedError:
+    kept = _reject(feed, interval, temporary, sha256, suffix, response, key, f"cut off after {arrived}")
+    return FeedError(
+        feed.feed_id,
+        f"HTTP {response.status_code} but the body was cut off after {arrived}; what arrived is kept in {kept}",
+        where=shown,
+        action="the connection dropped mid-transfer: rerun the interval (the task retries do); if it "
+        "persists the server or a proxy truncates the file",
+    )
 
 
 class _TooLarge(Exception):
@@ -366,7 +370,7 @@ def _reject(feed: Feed, interval: Interval, temporary: Path, sha256: str, suffix
     note = {"request": key, "url": response.url, "status": response.status_code, "reason": reason,
             "content_type": response.headers.get("Content-Type"), "bytes": target.stat().st_size,
             "rejected_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    target.with_name(f"{sha256}.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
+    target.with_name(f"{target.name}.request.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
     return target
 
 
@@ -383,7 +387,7 @@ def reject(feed: Feed, interval: Interval, payload: Payload, reason: str) -> Pat
         shutil.copyfile(payload.file, target)
     note = {"request": payload.request, **(payload.http or {}), "reason": reason,
             "rejected_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    target.with_name(f"{payload.sha256}.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
+    target.with_name(f"{target.name}.request.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
     return target
 
 
@@ -455,6 +459,19 @@ def _reason(exc: BaseException) -> str:
             break
     text = str(cause).replace("\n", " ")
     return f"{type(cause).__name__}: {text[:200]}"
+
+
+def _timed_out(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None or isinstance(cause, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass
+            return False
+        if isinstance(cause, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+            return True
+        cause = getattr(cause, "reason", None) or cause.__cause__ or cause.__context__
+        if not isinstance(cause, BaseException):
+            return False
+    return False
 
 
 def _url_suffix(url: str) -> str:
