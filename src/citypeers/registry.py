@@ -7,6 +7,7 @@ Adding a city is a row in `dbt_project/seeds/cities.csv`; adding its feed is an 
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,8 @@ import yaml
 from citypeers import paths
 from citypeers.errors import ConfigError
 from citypeers.intervals import next_run_at
+
+log = logging.getLogger(__name__)
 
 # Each source's parsed table: "air" (hourly readings, feeds.PARSED_AIR_COLUMNS), "indicator"
 # (annual city figures, feeds.PARSED_INDICATOR_COLUMNS) or "practice" (a registry of what cities
@@ -232,7 +235,10 @@ def feed_table(now: datetime, registry: Path | None = None) -> list[dict[str, An
         try:
             next_run = next_run_at(schedule, start_date, now)
         except ValueError as exc:
-            raise ConfigError(f"{registry}: feed '{feed_id}' has schedule {schedule!r}: {exc}") from exc
+            # One feed's broken schedule must not stop every feed's build: its DAG fails to load in
+            # Airflow, and here it has no next run (NULL on the dashboard), with this warning.
+            log.warning("%s: feed '%s' has schedule %r (%s): no next run", registry, feed_id, schedule, exc)
+            next_run = None
         rows.append({
             "feed_id": feed_id,
             "source": str(raw.get("source", "")),

@@ -158,10 +158,14 @@ feeds:
         "@daily", "/d/*.csv", now)
 
 
-def test_a_schedule_that_is_no_cron_is_named_in_the_feeds_table_error(tmp_path):
+def test_a_schedule_that_is_no_cron_has_no_next_run_and_a_warning_naming_the_feed(tmp_path, caplog):
+    """One feed's typo must not stop every feed's build; the dashboard shows no next run for it."""
     registry = _write(tmp_path, """
 feeds:
   - {feed_id: broken, source: indicator_template, location: /b/*.csv, schedule: "every day"}
+  - {feed_id: fine, source: indicator_template, location: /f/*.csv, schedule: "@daily"}
 """)
-    with pytest.raises(ConfigError, match="broken.*'every day'"):
-        feed_table(datetime(2026, 1, 1, tzinfo=UTC), registry)
+    rows = {row["feed_id"]: row for row in feed_table(datetime(2026, 1, 1, tzinfo=UTC), registry)}
+    assert rows["broken"]["next_run_at"] is None
+    assert rows["fine"]["next_run_at"] == datetime(2026, 1, 2, tzinfo=UTC)
+    assert "feed 'broken' has schedule 'every day'" in caplog.text
