@@ -223,6 +223,14 @@ def feed_schedules(source: str, registry: Path | None = None) -> dict[str, tuple
     }
 
 
+def get_feed(feed_id: str, registry: Path | None = None) -> Feed:
+    """One feed by id, with a clear error naming the known ones."""
+    feeds = {f.feed_id: f for f in load_feeds(registry)}
+    if feed_id not in feeds:
+        raise ConfigError(f"no feed '{feed_id}' in {registry or paths.feeds_file()}; known: {sorted(feeds)}")
+    return feeds[feed_id]
+
+
 def feed_table(now: datetime, registry: Path | None = None) -> list[dict[str, Any]]:
     """One row per feed for the warehouse (dbt source `registry.feeds`): what feeds.yml says, and
     when the feed's next scheduled run is as of `now`. Read like feed_schedules, without station
@@ -250,11 +258,3 @@ def feed_table(now: datetime, registry: Path | None = None) -> list[dict[str, An
             "registry_read_at": now,
         })
     return rows
-
-
-def get_feed(feed_id: str, registry: Path | None = None) -> Feed:
-    """One feed by id, with a clear error naming the known ones."""
-    feeds = {f.feed_id: f for f in load_feeds(registry)}
-    if feed_id not in feeds:
-        raise ConfigError(f"no feed '{feed_id}' in {registry or paths.feeds_file()}; known: {sorted(feeds)}")
-    return feeds[feed_id]
