@@ -72,3 +72,39 @@
 {% macro duckdb__split_to_rows(expression, delimiter) -%}
     unnest(string_split({{ expression }}, '{{ delimiter }}'))
 {%- endmacro %}
+
+
+{#
+  One row per element of a list (array) column, as a select-list expression: DuckDB's and
+  Postgres's unnest. Landing manifests list their payloads (stg_landing__fetches).
+#}
+{% macro list_to_rows(expression) -%}
+    {{ return(adapter.dispatch('list_to_rows', 'citypeers')(expression)) }}
+{%- endmacro %}
+
+{% macro default__list_to_rows(expression) -%}
+    unnest({{ expression }})
+{%- endmacro %}
+
+
+{# The n-th '/'-separated part of a path counted from its end (1 = the file name). #}
+{% macro path_segment_from_end(expression, position) -%}
+    {{ return(adapter.dispatch('path_segment_from_end', 'citypeers')(expression, position)) }}
+{%- endmacro %}
+
+{% macro default__path_segment_from_end(expression, position) -%}
+    split_part({{ expression }}, '/', -{{ position }})
+{%- endmacro %}
+
+
+{#
+  An ISO 8601 text with a UTC offset ('2026-12-06T02:00:00+00:00') as a naive UTC timestamp, the
+  warehouse's convention. A plain cast to timestamp would drop the offset instead of applying it.
+#}
+{% macro utc_timestamp(expression) -%}
+    {{ return(adapter.dispatch('utc_timestamp', 'citypeers')(expression)) }}
+{%- endmacro %}
+
+{% macro default__utc_timestamp(expression) -%}
+    cast(cast({{ expression }} as timestamp with time zone) at time zone 'UTC' as timestamp)
+{%- endmacro %}

@@ -156,6 +156,38 @@ def learn_report(typed_city: str, typed_indicator: str, database: Path | None = 
     return "\n".join(sections)
 
 
+def value_sources_report(typed_indicator: str, typed_city: str, year: int | None = None,
+                         database: Path | None = None) -> str:
+    """Where one city's value comes from (fct_value_sources): every landed payload behind it, with
+    the URL or file it was fetched from, when, the HTTP status and the payload's hash."""
+    with open_serving(database, required=("dim_city", "dim_indicator", "fct_value_sources")) as con:
+        code, indicator_name = resolve_indicator(con, typed_indicator)
+        city_id, city_name = resolve_city(con, typed_city)
+        if year is None:
+            year = con.execute("select max(year) from fct_city_indicator_annual where indicator_code = ? "
+                               "and city_id = ?", [code, city_id]).fetchone()[0]
+        value = con.execute("select value, unit, basis, quality_flag from fct_city_indicator_annual "
+                            "where indicator_code = ? and city_id = ? and year = ?", [code, city_id, year]).fetchone()
+        rows = con.execute(
+            """
+            select feed_id, ingest_period, payload_sha256, fetched_at, http_status, payload_bytes,
+                   station_count, reported_hour_count, payload_row_number,
+                   coalesce(source_location, 'not in the period''s latest fetch manifest')
+            from fct_value_sources
+            where indicator_code = ? and city_id = ? and year = ?
+            order by feed_id, ingest_period, payload_sha256
+            """,
+            [code, city_id, year],
+        ).fetchall()
+    if value is None:
+        return f"{city_name} has no value for {indicator_name} ({code}) in {year}."
+    title = (f"{city_name}: {indicator_name} ({code}) in {year} = {value[0]:.2f} {value[1]} ({value[2]}, "
+             f"{value[3]}), from {len(rows)} landed payload(s)")
+    return title + "\n" + format_table(
+        ["feed", "period", "payload sha256", "fetched (UTC)", "http", "bytes", "stations", "hours", "row", "source"],
+        rows)
+
+
 def values_report(typed_indicator: str, year: int | None = None, database: Path | None = None) -> str:
     """Every city's value of one indicator (latest year by default), best first, with its sources."""
     with open_serving(database) as con:

@@ -92,7 +92,11 @@ def _run_dags(args: argparse.Namespace) -> None:
 
 
 def _values(args: argparse.Namespace) -> None:
-    from citypeers.benchmarking import values_report
+    from citypeers.benchmarking import value_sources_report, values_report
+
+    if args.city:
+        print(value_sources_report(args.indicator, args.city, args.year))
+        return
 
     print(values_report(args.indicator, args.year))
 
@@ -234,6 +238,8 @@ def parser() -> argparse.ArgumentParser:
         "values", help="every city's value of one indicator, best first, with its sources (read-only)")
     values.add_argument("indicator", help="indicator code or name, e.g. msw_recycled_share")
     values.add_argument("--year", type=int, help="the year (default: the latest with values)")
+    values.add_argument("--city", help="trace this city's value to its sources: feed, period, payload hash, "
+                                       "fetch time, HTTP status, URL or file (fct_value_sources)")
     values.set_defaults(run=_values)
 
     peers = commands.add_parser("peers", help="a city's most similar cities and why (serving warehouse, read-only)")

@@ -34,6 +34,10 @@ CHART_DATA_TIMEOUT_S = 120
 STABLE_DRAW_S = 3.0  # charts must stay drawn this long (ECharts animates for about a second)
 DRAW_ATTEMPTS, DRAW_ATTEMPT_TIMEOUT_S = 3, 40.0  # page loads, and how long each may take to draw
 SCREENSHOT_VIEWPORT = {"width": 1600, "height": 2200}
+# The top row of every dashboard (dashboards/charts/demo_data_notice.yaml) while the warehouse holds
+# values of a feed marked `demo: true`.
+DEMO_NOTICE_CHART = "About this data"
+DEMO_DATA_NOTICE = "demo data: synthetic values for real city names"
 CHART_ERRORS_JS = """
 () => Array.from(document.querySelectorAll("[data-test='chart-grid-component']")).map((holder) => {
   const alert = holder.querySelector("[role='alert'], .ant-alert-error, [data-test='error-message']");

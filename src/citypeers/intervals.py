@@ -55,8 +55,23 @@ class Interval:
         return list(range(self.start.year, last + 1))
 
 
-PRESETS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
-           "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@hourly": "0 * * * *"}
+PRESETS = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@quarterly": "0 0 1 */3 *",
+           "@monthly": "0 0 1 * *", "@weekly": "0 0 * * 0", "@daily": "0 0 * * *", "@hourly": "0 * * * *"}
+
+
+def next_run_at(schedule: str, start_date: str, now: datetime) -> datetime:
+    """When Airflow next runs a feed's DAG after `now` (UTC): with a data-interval timetable a run
+    starts when its interval ends, so it is the schedule's next time after now — or, before the
+    start date, the end of the first interval, which starts at the first schedule time from the
+    start date on."""
+    expression = PRESETS.get(schedule, schedule)
+    if not croniter.is_valid(expression):
+        raise ValueError(f"not a cron expression or preset: {schedule!r}")
+    now, start = _as_utc(now), _as_utc(start_date)
+    if start > now:
+        first_start = start if croniter.match(expression, start) else croniter(expression, start).get_next(datetime)
+        return croniter(expression, first_start).get_next(datetime)
+    return croniter(expression, now).get_next(datetime)
 
 
 def interval_ends(schedule: str, start_date: str, until: str) -> list[datetime]:

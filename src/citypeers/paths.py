@@ -50,6 +50,17 @@ def notices_file(source: str, feed_id: str, period: str) -> Path:
     return home() / "notices" / source / feed_id / f"{period}.parquet"
 
 
+def landing_schema_file() -> Path:
+    """A zero-row manifest (`[]`) that keeps the dbt source `landing.fetches` (every
+    landing/**/fetch.json) readable before the first fetch, as _schema.parquet does for parsed files."""
+    return home() / "landing" / "_schema.fetch.json"
+
+
+def feeds_table() -> Path:
+    """feeds.yml as a table for the warehouse (dbt source `registry.feeds`), written before each build."""
+    return home() / "registry" / "feeds.parquet"
+
+
 def validation_dir(suite: str) -> Path:
     return home() / "validation" / suite
 

@@ -7,8 +7,10 @@ Adding a city is a row in `dbt_project/seeds/cities.csv`; adding its feed is an 
 from __future__ import annotations
 
 import csv
+import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ import yaml
 
 from citypeers import paths
 from citypeers.errors import ConfigError
+from citypeers.intervals import next_run_at
+
+log = logging.getLogger(__name__)
 
 # Each source's parsed table: "air" (hourly readings, feeds.PARSED_AIR_COLUMNS), "indicator"
 # (annual city figures, feeds.PARSED_INDICATOR_COLUMNS) or "practice" (a registry of what cities
@@ -49,6 +54,9 @@ class Feed:
     sampling_points: dict[str, str] = field(default_factory=dict)
     city_keys: dict[str, str] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    # `demo: true`: synthetic values for real city names; every dashboard says so while the
+    # warehouse holds any (dim_feed.is_demo).
+    is_demo: bool = False
 
     @property
     def kind(self) -> str:
@@ -159,6 +167,7 @@ def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
             f"{registry}: feed '{feed_id}' names unknown cities {unknown}; "
             "add them to dbt_project/seeds/cities.csv first"
         )
+    is_demo = _is_demo(raw, registry)
     return Feed(
         feed_id=feed_id,
         source=raw["source"],
@@ -169,7 +178,16 @@ def _feed(raw: dict[str, Any], registry: Path, known_cities: set[str]) -> Feed:
         sampling_points=_sampling_points(raw, feed_id, registry),
         city_keys=city_keys,
         options=dict(raw.get("options") or {}),
+        is_demo=is_demo,
     )
+
+
+def _is_demo(raw: dict[str, Any], registry: Path) -> bool:
+    """The feed's `demo` flag: a YAML boolean, so that a typo never hides demo data."""
+    demo = raw.get("demo", False)
+    if not isinstance(demo, bool):
+        raise ConfigError(f"{registry}: feed '{raw.get('feed_id')}' has demo: {demo!r}; write demo: true or false")
+    return demo
 
 
 def _document(registry: Path) -> dict[str, Any]:
@@ -211,3 +229,32 @@ def get_feed(feed_id: str, registry: Path | None = None) -> Feed:
     if feed_id not in feeds:
         raise ConfigError(f"no feed '{feed_id}' in {registry or paths.feeds_file()}; known: {sorted(feeds)}")
     return feeds[feed_id]
+
+
+def feed_table(now: datetime, registry: Path | None = None) -> list[dict[str, Any]]:
+    """One row per feed for the warehouse (dbt source `registry.feeds`): what feeds.yml says, and
+    when the feed's next scheduled run is as of `now`. Read like feed_schedules, without station
+    files or cities, so a build never depends on a feed's mapping files being present."""
+    registry = registry or paths.feeds_file()
+    rows = []
+    for raw in _document(registry).get("feeds") or []:
+        feed_id, schedule = str(raw.get("feed_id", "")), str(raw.get("schedule", ""))
+        start_date = str(raw.get("start_date", DEFAULT_START_DATE))
+        try:
+            next_run = next_run_at(schedule, start_date, now)
+        except ValueError as exc:
+            # One feed's broken schedule must not stop every feed's build: its DAG fails to load in
+            # Airflow, and here it has no next run (NULL on the dashboard), with this warning.
+            log.warning("%s: feed '%s' has schedule %r (%s): no next run", registry, feed_id, schedule, exc)
+            next_run = None
+        rows.append({
+            "feed_id": feed_id,
+            "source": str(raw.get("source", "")),
+            "location": str(raw.get("location", "")),
+            "schedule": schedule,
+            "start_date": start_date,
+            "is_demo": _is_demo(raw, registry),
+            "next_run_at": next_run,
+            "registry_read_at": now,
+        })
+    return rows

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import duckdb
 from citypeers import paths
 from citypeers.errors import ContractError
 from citypeers.ingest import ensure_schema_file
-from citypeers.registry import SOURCES
+from citypeers.registry import SOURCES, feed_table
 from citypeers.runtime_env import PIPELINE_DBT_EXCLUDES, duckdb_memory_limit
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def prepare_build(full_refresh: bool = False) -> dict[str, Any]:
         ensure_schema_file(source)
     ensure_runs_schema_file()
     notices.ensure_schema_file()
+    ensure_landing_schema_file()
+    write_feeds_table()
     build, serving = paths.build_db(), paths.serving_db()
     build.parent.mkdir(parents=True, exist_ok=True)
     for leftover in (build, build.with_name(build.name + ".wal")):
@@ -70,6 +73,43 @@ def prepare_build(full_refresh: bool = False) -> dict[str, Any]:
     else:
         log.info("build file %s starts empty (%s)", build, "full refresh" if serving.exists() else "first build")
     return {"build_db": str(build), "incremental": serving.exists() and not full_refresh}
+
+
+def ensure_landing_schema_file() -> None:
+    """The zero-row landing manifest, so the landing manifests read as a table before any fetch."""
+    schema = paths.landing_schema_file()
+    if not schema.exists():
+        schema.parent.mkdir(parents=True, exist_ok=True)
+        schema.write_text("[]\n", encoding="utf-8")
+
+
+FEEDS_TABLE_COLUMNS = {
+    "feed_id": "varchar", "source": "varchar", "location": "varchar", "schedule": "varchar",
+    "start_date": "varchar", "is_demo": "boolean", "next_run_at": "timestamp", "registry_read_at": "timestamp",
+}
+
+
+def write_feeds_table(now: datetime | None = None) -> Path:
+    """feeds.yml as Parquet for dbt (source `registry.feeds` -> dim_feed): each feed's schedule,
+    location, demo flag and next scheduled run as of this build (the dashboard says "as of").
+    Times are naive UTC, as every timestamp in the warehouse."""
+    rows = feed_table(now or datetime.now(UTC))
+    target = paths.feeds_table()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    columns = ", ".join(f"{name} {kind}" for name, kind in FEEDS_TABLE_COLUMNS.items())
+    with duckdb.connect() as con:
+        con.execute(f"create table feeds ({columns})")
+        if rows:
+            con.executemany(f"insert into feeds values ({', '.join('?' * len(FEEDS_TABLE_COLUMNS))})",
+                            [[_naive_utc(row[name]) for name in FEEDS_TABLE_COLUMNS] for row in rows])
+        con.execute(f"copy (select * from feeds order by feed_id) to '{temporary}' (format parquet)")
+    os.replace(temporary, target)
+    return target
+
+
+def _naive_utc(value: Any) -> Any:
+    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
 def run_dbt(*args: str) -> None:

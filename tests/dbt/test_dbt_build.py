@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -159,6 +160,43 @@ def _write_observations(
     )
 
 
+# The landing manifests of two synthetic periods, one in each shape: the EEA year fetched over HTTP
+# (with the response and the `changed` flag), the template backfill from a file drop as manifests
+# were written before HTTP fetches (no `http`, no `changed`). Other periods have no manifest.
+AIR_URL = "https://eea.example.org/files/ES0001A_2023.csv"
+TEMPLATE_FILE = "/drops/template/2020-2024.csv"
+MANIFESTS = {
+    ("eea_air", "test_europe", "2023"): {
+        "interval_start": "2023-01-01T00:00:00+00:00", "interval_end": "2024-01-01T00:00:00+00:00",
+        "fetched_at": "2026-12-01T02:00:05+00:00", "changed": True,
+        "payloads": [{"file": "sha256-2023.csv", "sha256": "sha256-2023", "request": AIR_URL, "bytes": 4096,
+                      "http": {"url": AIR_URL, "status": 200, "etag": '"v1"', "last_modified": None,
+                               "content_type": "text/csv", "bytes": 4096,
+                               "fetched_at": "2026-12-01T03:00:01+01:00", "elapsed_ms": 35.0}}],
+    },
+    ("indicator_template", "test_template", "2020-01-01_2025-01-01"): {
+        "interval_start": "2020-01-01T00:00:00+00:00", "interval_end": "2025-01-01T00:00:00+00:00",
+        "fetched_at": "2026-11-30T10:00:00+00:00",
+        "payloads": [{"file": "t.csv", "sha256": "sha256-test_template-2020-01-01_2025-01-01",
+                      "request": TEMPLATE_FILE, "bytes": 512}],
+    },
+}  # fmt: skip
+TEST_REGISTRY = """
+feeds:
+  - {feed_id: test_europe, source: eea_air, location: "https://eea.example.org/files/", schedule: "@yearly",
+     city_id: madrid, demo: true}
+  - {feed_id: test_template, source: indicator_template, location: /drops/template/*.csv, schedule: "0 6 * * 1"}
+"""
+
+
+def _write_manifests(home: Path) -> None:
+    for (source, feed_id, period), manifest in MANIFESTS.items():
+        folder = home / "landing" / source / feed_id / period
+        folder.mkdir(parents=True, exist_ok=True)
+        body = {"feed_id": feed_id, "source": source, **manifest}
+        (folder / "fetch.json").write_text(json.dumps(body, indent=2), encoding="utf-8")
+
+
 def _dbt(*args: str, env: dict[str, str], target_path: Path) -> str:
     command = [
         str(DBT),
@@ -183,8 +221,20 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_db = home / "warehouse" / "build.duckdb"
     build_db.parent.mkdir(parents=True)
 
+    registry = home / "feeds.yml"
+    registry.write_text(TEST_REGISTRY, encoding="utf-8")
+    previous_registry = os.environ.get("CITYPEERS_FEEDS")
+    os.environ["CITYPEERS_FEEDS"] = str(registry)
+    try:
+        with temporary_home(home):
+            prepare_build()  # what the pipeline does before every build: schema files, feeds table
+    finally:
+        if previous_registry is None:
+            os.environ.pop("CITYPEERS_FEEDS")
+        else:
+            os.environ["CITYPEERS_FEEDS"] = previous_registry
+    _write_manifests(home)
     with temporary_home(home):
-        prepare_build()  # what the pipeline does before every build: the zero-row schema files
         notices = Notices("test_gtfs", "2024")
         notices.add("madrid.zip/stop_times.txt", "foreign_key_violation", "flagged",
                     "'S9' is not in stops.txt; row left out", row=4, field="stop_id")
@@ -453,3 +503,67 @@ def test_a_home_without_practices_builds_with_empty_practice_staging(built_wareh
             for model in ("stg_practices__practices", "stg_practices__practice_indicators", "practice_categories"))
     assert (practices, practice_indicators) == (0, 0)
     assert categories >= 15
+
+
+def test_a_published_air_value_is_traced_to_its_url_fetch_time_and_hash(built_warehouse):
+    """Madrid's PM2.5 2023 comes from three parsed payloads (the year, the re-delivered December, the
+    Jan-Feb station); the year's manifest names its URL, response and fetch time (the payload's own
+    HTTP time, its +01:00 offset applied); the others have no manifest, so they say so."""
+    rows = _rows(built_warehouse, """
+        select ingest_period, payload_sha256, station_count, reported_hour_count, source_location, is_http,
+               fetched_at, http_status, http_etag, payload_bytes, is_in_latest_fetch, is_demo
+        from fct_value_sources
+        where city_id = 'madrid' and indicator_code = 'pm25_annual_mean' and year = 2023
+        order by ingest_period""")
+    assert [(row["ingest_period"], row["payload_sha256"], row["is_in_latest_fetch"]) for row in rows] == [
+        ("2023", "sha256-2023", True),
+        ("2023-01-01_2023-03-01", "sha256-2023-01-01_2023-03-01", False),
+        ("2023-12", "sha256-2023-12", False),
+    ]
+    year = rows[0]
+    assert (year["source_location"], year["is_http"], year["http_status"], year["http_etag"]) == (
+        AIR_URL, True, 200, '"v1"')
+    assert str(year["fetched_at"]) == "2026-12-01 02:00:01"
+    assert (year["payload_bytes"], year["station_count"], year["reported_hour_count"]) == (4096, 1, 334 * 24)
+    assert all(row["is_demo"] for row in rows)  # test_europe is `demo: true` in the test registry
+    assert rows[1]["source_location"] is None and rows[1]["fetched_at"] is None
+
+
+def test_a_reported_value_is_traced_to_its_file_from_a_manifest_without_http(built_warehouse):
+    [row] = _rows(built_warehouse, """
+        select value_basis, feed_id, payload_sha256, payload_row_number, source_location, is_http, http_status,
+               fetched_at, payload_bytes, is_demo
+        from fct_value_sources
+        where city_id = 'madrid' and indicator_code = 'msw_recycled_share' and year = 2023""")
+    assert row == {"value_basis": "rate", "feed_id": "test_template",
+                   "payload_sha256": "sha256-test_template-2020-01-01_2025-01-01", "payload_row_number": 1,
+                   "source_location": TEMPLATE_FILE, "is_http": False, "http_status": None,
+                   "fetched_at": datetime(2026, 11, 30, 10, 0), "payload_bytes": 512, "is_demo": False}
+
+
+def test_every_published_value_has_a_source_row(built_warehouse):
+    """fct_city_indicator_annual and the context figure: no published value without provenance."""
+    missing = _rows(built_warehouse, """
+        select city_id, indicator_code, year from fct_city_indicator_annual
+        except
+        select city_id, indicator_code, year from fct_value_sources""")
+    assert missing == []
+    assert _rows(built_warehouse, """
+        select feed_id from fct_value_sources
+        where city_id = 'madrid' and indicator_code = 'population' and year = 2024""") == [{"feed_id": "test_template"}]
+
+
+def test_dim_feed_shows_the_registry_with_its_latest_fetch_and_next_run(built_warehouse):
+    rows = {row["feed_id"]: row for row in _rows(built_warehouse, "select * from dim_feed")}
+    assert set(rows) == {"test_europe", "test_template"}
+    europe, template = rows["test_europe"], rows["test_template"]
+    assert (europe["is_demo"], europe["feed_schedule"], europe["last_fetch_period"]) == (True, "@yearly", "2023")
+    assert (europe["last_fetch_http_statuses"], europe["last_fetch_change"], europe["last_fetch_bytes"]) == (
+        "200", "changed", 4096)
+    assert (template["is_demo"], template["last_fetch_http_statuses"], template["last_fetch_change"]) == (
+        False, None, "not recorded")
+    assert europe["published_value_count"] == 1  # madrid pm25 2023, the feed's one city-year
+    built_at = europe["registry_read_at"]
+    assert europe["next_run_at"] == datetime(built_at.year + 1, 1, 1)
+    assert template["next_run_at"].weekday() == 0 and template["next_run_at"].hour == 6
+    assert timedelta(0) < template["next_run_at"] - built_at <= timedelta(days=7)

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from citypeers.dashboard_check import SCREENSHOT_VIEWPORT, reload_until_drawn
+from citypeers.dashboard_check import DEMO_DATA_NOTICE, DEMO_NOTICE_CHART, SCREENSHOT_VIEWPORT, reload_until_drawn
 from tests.e2e import superset_fixture
 from tests.e2e.superset_fixture import (
     ARTIFACTS_DIR,
@@ -80,7 +80,8 @@ class RenderedDashboard:
     """One load of the dashboard: the page, what each chart received, what the browser fetched."""
 
     page: object
-    charts: dict[str, dict]  # viz_type -> {"id", "slice_name"}
+    charts: dict[str, dict]  # viz_type -> {"id", "slice_name"}, the demo-data notice left out
+    notice_chart_id: int
     chart_results: dict[int, list[dict]] = field(default_factory=dict)
     failed_chart_requests: list[str] = field(default_factory=list)
     external_requests: dict[str, str] = field(default_factory=dict)  # url -> outcome
@@ -100,13 +101,16 @@ class RenderedDashboard:
 def rendered_dashboard(admin_context, superset_server: SupersetServer) -> Iterator[RenderedDashboard]:
     response = admin_context.request.get(f"{superset_server.url}/api/v1/dashboard/{DASHBOARD_SLUG}/charts")
     assert response.ok, f"dashboard {DASHBOARD_SLUG!r} is not in Superset: {response.status} {response.text()}"
+    every_chart = response.json()["result"]
+    # the demo-data notice (a table) tops every dashboard; the air quality charts are one per viz type
+    [notice_chart_id] = [chart["id"] for chart in every_chart if chart["slice_name"] == DEMO_NOTICE_CHART]
     charts = {
         chart["form_data"]["viz_type"]: {"id": chart["id"], "slice_name": chart["slice_name"]}
-        for chart in response.json()["result"]
+        for chart in every_chart if chart["id"] != notice_chart_id
     }
     page = admin_context.new_page()
     page.set_viewport_size(SCREENSHOT_VIEWPORT)  # no full-page screenshot: its resize redraws the grid
-    rendered = RenderedDashboard(page=page, charts=charts)
+    rendered = RenderedDashboard(page=page, charts=charts, notice_chart_id=notice_chart_id)
 
     def on_response(chart_response) -> None:
         parsed = urlparse(chart_response.url)
@@ -143,14 +147,14 @@ def rendered_dashboard(admin_context, superset_server: SupersetServer) -> Iterat
     document = page.goto(f"{superset_server.url}/superset/dashboard/{DASHBOARD_SLUG}/")
     rendered.content_security_policy = document.headers.get("content-security-policy", "")
     try:
-        page.wait_for_function(ALL_CHARTS_SETTLED_JS, arg=len(charts), timeout=CHART_LOAD_TIMEOUT_MS)
+        page.wait_for_function(ALL_CHARTS_SETTLED_JS, arg=len(every_chart), timeout=CHART_LOAD_TIMEOUT_MS)
         deadline = time.monotonic() + 30
-        while len(rendered.chart_results) + len(rendered.failed_chart_requests) < len(charts):
+        while len(rendered.chart_results) + len(rendered.failed_chart_requests) < len(every_chart):
             assert time.monotonic() < deadline, f"chart data arrived only for {sorted(rendered.chart_results)}"
             page.wait_for_timeout(200)
         # Drawn and still drawn a few seconds later (the grid can mount again once the filters'
         # defaults arrive; now and then Superset leaves it empty until a reload).
-        reload_until_drawn(page, len(charts), f"dashboard {DASHBOARD_SLUG}")
+        reload_until_drawn(page, len(every_chart), f"dashboard {DASHBOARD_SLUG}")
     finally:
         rendered.load_seconds = time.monotonic() - started
         ARTIFACTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -179,6 +183,14 @@ def test_dashboard_loads_every_chart_without_errors(rendered_dashboard: Rendered
     for viz_type, chart in rendered_dashboard.charts.items():
         assert rendered_dashboard.results_of(viz_type), f"{chart['slice_name']} received no rows"
     assert SCREENSHOT.stat().st_size > 50_000
+
+
+def test_the_dashboard_says_at_the_top_that_it_shows_demo_data(rendered_dashboard: RenderedDashboard):
+    """The e2e warehouse holds only demo feeds (feeds.yml marks them `demo: true`)."""
+    [notice] = rendered_dashboard.chart_results[rendered_dashboard.notice_chart_id]
+    assert notice["data_notice"].startswith(DEMO_DATA_NOTICE)
+    shown = rendered_dashboard.page.locator(f"[data-test-chart-id='{rendered_dashboard.notice_chart_id}']")
+    assert DEMO_DATA_NOTICE in shown.inner_text()
 
 
 def test_filters_default_to_pm25_and_the_latest_year(rendered_dashboard: RenderedDashboard, published_home: Path):

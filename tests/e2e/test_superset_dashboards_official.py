@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from citypeers.dashboard_check import CHARTS_DRAWN_JS, dashboard_charts, log_in, open_dashboard, wait_for_charts
+from citypeers.dashboard_check import (
+    CHARTS_DRAWN_JS,
+    DEMO_DATA_NOTICE,
+    DEMO_NOTICE_CHART,
+    dashboard_charts,
+    log_in,
+    open_dashboard,
+    wait_for_charts,
+)
 from tests.e2e.superset_fixture import ARTIFACTS_DIR, REPO_ROOT, SupersetServer
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +85,37 @@ def test_an_official_sees_every_chart_of_the_dashboard_with_data(official_contex
         assert check.charts_without_data == []
         assert page.evaluate(CHARTS_DRAWN_JS) == [True] * len(check.charts)
         assert check.screenshot.stat().st_size > 30_000
+        # the e2e warehouse holds only demo feeds: the top row must say so
+        [notice_id] = [chart_id for chart_id, name in check.charts.items() if name == DEMO_NOTICE_CHART]
+        [notice] = check.data.rows[notice_id]
+        assert notice["data_notice"].startswith(DEMO_DATA_NOTICE)
+        assert DEMO_DATA_NOTICE in page.locator(f"[data-test-chart-id='{notice_id}']").inner_text()
+    finally:
+        page.close()
+
+
+def test_data_health_shows_each_feeds_last_fetch_and_next_run(official_context, superset_server,
+                                                             published_home: Path):
+    feeds = warehouse_rows(published_home, "select feed_id, last_fetch_http_statuses, last_fetch_change, "
+                           "next_run_at is not null from dim_feed order by feed_id")
+    page, check = open_dashboard(official_context, superset_server.url, "data-health",
+                                 SCREENSHOTS / "data-health_fetches.png")
+    try:
+        assert check.ok, (check.data.failures, check.errors, check.charts_without_data)
+        [chart_id] = [chart_id for chart_id, name in check.charts.items() if name == "Feeds: last fetch and next run"]
+        shown = {row["feed_id"]: row for row in check.data.rows[chart_id]}
+        assert sorted(shown) == [feed_id for feed_id, *_ in feeds]
+        for feed_id, statuses, change, has_next_run in feeds:
+            row = shown[feed_id]
+            assert (row["last_fetch_http_statuses"], row["last_fetch_change"]) == (statuses, change), feed_id
+            assert bool(row["next_run_at"]) is has_next_run, feed_id
+        assert "200" in (shown["demo_asia"]["last_fetch_http_statuses"] or ""), "the OpenAQ feed is fetched over HTTP"
+        assert shown["demo_asia"]["next_run_at"], "a feed of feeds.yml has its next scheduled run"
+        table = page.locator(f"[data-test-chart-id='{chart_id}']")
+        headers = table.locator("thead th").all_inner_texts()
+        for header in ("Last fetch (UTC)", "HTTP status", "Changed / unchanged", "Bytes", "Next run (UTC)"):
+            assert header in headers, headers
+        assert table.locator("tbody tr").count() == len(feeds)
     finally:
         page.close()
 
@@ -119,7 +158,9 @@ def test_the_scorecard_follows_the_city_filter(official_context, superset_server
 
         data.rows.clear()
         select_in_native_filter(page, "NATIVE_FILTER-city", other)
-        wait_for_charts(page, data, expected)
+        # the demo-data notice is outside every filter's scope: it is not asked for again
+        filtered = {chart_id: name for chart_id, name in expected.items() if name != DEMO_NOTICE_CHART}
+        wait_for_charts(page, data, filtered)
         assert other in page.locator("[data-test='NATIVE_FILTER-city']").inner_text()
         [shown] = data.rows[overall]
         assert shown["score"] == pytest.approx(overall_score(other))

@@ -136,3 +136,39 @@ def test_values_defaults_to_the_latest_year_and_says_when_a_year_is_empty(servin
     out = capsys.readouterr().out
     assert "in 2025" in out and "47.25" in out and "Madrid" not in out
     assert "No city has a value" in values_report("msw_recycled_share", 1999)
+
+
+def test_values_for_one_city_traces_the_value_to_its_url_fetch_time_and_hash(tmp_path, capsys):
+    """`citypeers values <indicator> --city <city>`: every payload behind the value, from fct_value_sources;
+    a payload no longer in its period's manifest says so instead of showing nothing."""
+    url = "https://api.example.org/v3/sensors/7/measurements?page=1"
+    with temporary_home(tmp_path):
+        database = paths.serving_db()
+        database.parent.mkdir(parents=True)
+        with duckdb.connect(str(database)) as con:
+            con.execute("""
+                create table dim_city as select 'madrid' as city_id, 'Madrid' as city_name;
+                create table dim_indicator as select 'pm25_annual_mean' as indicator_code,
+                    'Annual mean PM2.5 concentration' as indicator_name, true as is_scored;
+                create table fct_city_indicator_annual as select 'madrid' as city_id, 'pm25_annual_mean' as
+                    indicator_code, 2025 as year, 14.2 as value, 'µg/m³' as unit, 'station_annual_means' as basis,
+                    'ok' as quality_flag;
+            """)
+            con.execute("""
+                create table fct_value_sources as select * from (values
+                    ('madrid', 'pm25_annual_mean', 2025, 'city_api', '2025', 'a1b2', timestamp '2026-01-01 00:00:05',
+                     200, 5000, 2, 8000, null, ?),
+                    ('madrid', 'pm25_annual_mean', 2025, 'city_api', '2025-12', 'c3d4', null, null, null, 1, 700,
+                     null, null))
+                    as t(city_id, indicator_code, year, feed_id, ingest_period, payload_sha256, fetched_at,
+                         http_status, payload_bytes, station_count, reported_hour_count, payload_row_number,
+                         source_location)
+            """, [url])
+        assert main(["values", "PM25_ANNUAL_MEAN", "--city", "Madrid"]) == 0
+        report = capsys.readouterr().out
+    assert "Madrid: Annual mean PM2.5 concentration (pm25_annual_mean) in 2025 = 14.20 µg/m³" in report
+    assert "from 2 landed payload(s)" in report
+    [traced] = [line for line in report.splitlines() if "a1b2" in line]
+    assert url in traced and "2026-01-01 00:00:05" in traced and " 200 " in traced
+    [lost] = [line for line in report.splitlines() if "c3d4" in line]
+    assert "not in the period's latest fetch manifest" in lost

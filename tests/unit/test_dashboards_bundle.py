@@ -214,3 +214,59 @@ def test_the_official_role_can_only_read():
             (permission, view)
         assert "sql" not in view.lower() and "sql" not in permission.lower()
     assert {view for _, view in roles.PERMISSIONS} & {"Dataset", "Database", "SQLLab", "Query"} == set()
+
+
+NOTICE_CHART = CHARTS["charts/demo_data_notice.yaml"]
+
+
+@pytest.mark.parametrize("path", sorted(DASHBOARDS))
+def test_every_dashboard_opens_with_the_demo_data_notice(path):
+    """An official must never take the demo's made-up figures for measurements: the first row of
+    every dashboard is the demo-data notice, full width."""
+    position = DASHBOARDS[path]["position"]
+    first_row = position[position["GRID_ID"]["children"][0]]
+    [chart] = [position[child] for child in first_row["children"]]
+    assert (chart["type"], chart["meta"]["uuid"], chart["meta"]["width"]) == ("CHART", NOTICE_CHART["uuid"], 12)
+
+
+def _notice(con) -> tuple[str, bool]:
+    from citypeers.dashboard_check import DEMO_DATA_NOTICE, DEMO_NOTICE_CHART
+
+    assert NOTICE_CHART["slice_name"] == DEMO_NOTICE_CHART
+    [row] = con.execute(dataset_of(NOTICE_CHART)["sql"]).fetchall()
+    assert row[0].startswith(DEMO_DATA_NOTICE) == row[1]
+    return row
+
+
+@pytest.mark.parametrize(("feeds", "says_demo"), [
+    ([("demo_asia", True, 120, 0), ("city_api", False, 40, 0)], True),
+    ([("demo_practices", True, 0, 6)], True),  # demo practices only
+    ([("demo_asia", True, 0, 0), ("city_api", False, 40, 0)], False),  # a demo feed with nothing published
+    ([], False),
+])
+def test_the_demo_data_notice_says_demo_while_a_demo_feed_has_published_anything(feeds, says_demo):
+    """The notice's SQL on a dim_feed of the contract's columns: always one row, the demo sentence
+    exactly while a feed marked demo delivers published values or practices."""
+    import duckdb
+
+    [dim_feed] = [m for m in dbt_contracts().values() if m["name"] == "dim_feed"]
+    columns = ", ".join(f"{c['name']} {c['data_type']}" for c in dim_feed["columns"])
+    with duckdb.connect() as con:
+        con.execute(f"create table dim_feed ({columns})")
+        for feed_id, is_demo, values, practices in feeds:
+            con.execute("insert into dim_feed (feed_id, is_demo, published_value_count, published_practice_count) "
+                        "values (?, ?, ?, ?)", [feed_id, is_demo, values, practices])
+        notice, holds_demo_data = _notice(con)
+    assert holds_demo_data is says_demo
+    assert notice.startswith("demo data: synthetic values for real city names") is says_demo
+
+
+def test_data_health_shows_each_feeds_last_fetch_status_change_bytes_and_next_run():
+    [dashboard] = [d for d in DASHBOARDS.values() if d["slug"] == "data-health"]
+    placed = {node["meta"]["uuid"] for node in dashboard["position"].values()
+              if isinstance(node, dict) and node["type"] == "CHART"}
+    [chart] = [c for c in CHARTS.values() if c["slice_name"] == "Feeds: last fetch and next run"]
+    assert chart["uuid"] in placed
+    assert dataset_of(chart)["table_name"] == "dim_feed"
+    assert {"feed_id", "last_fetched_at", "last_fetch_http_statuses", "last_fetch_change", "last_fetch_bytes",
+            "next_run_at"} <= set(chart["params"]["all_columns"])

@@ -1,9 +1,10 @@
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from citypeers.errors import ConfigError
-from citypeers.registry import SOURCES, feed_schedules, load_feeds
+from citypeers.registry import SOURCES, feed_schedules, feed_table, load_feeds
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -104,3 +105,67 @@ def test_the_project_registry_has_one_dag_worth_of_schedule_per_feed():
     }
     schedules = {feed_id: schedule for feeds in schedules.values() for feed_id, schedule in feeds.items()}
     assert all(schedule for schedule, _ in schedules.values())
+
+
+def test_every_demo_feed_of_the_project_registry_is_marked_demo():
+    """The dashboards' demo-data banner reads this flag: a demo feed without it would pass its
+    made-up figures off as measurements."""
+    rows = feed_table(datetime(2026, 12, 6, tzinfo=UTC))
+    assert {row["feed_id"] for row in rows if row["is_demo"]} == {
+        row["feed_id"] for row in rows if row["feed_id"].startswith("demo_")} != set()
+
+
+def test_demo_is_a_boolean_and_defaults_to_false(tmp_path):
+    registry = _write(tmp_path, """
+feeds:
+  - {feed_id: real, source: indicator_template, location: /data/*.csv, schedule: "@yearly"}
+  - {feed_id: made_up, source: indicator_template, location: /demo/*.csv, schedule: "@yearly", demo: true}
+""")
+    assert {feed.feed_id: feed.is_demo for feed in load_feeds(registry)} == {"real": False, "made_up": True}
+    assert {row["feed_id"]: row["is_demo"] for row in feed_table(datetime(2026, 1, 1, tzinfo=UTC), registry)} == {
+        "real": False, "made_up": True}
+
+
+@pytest.mark.parametrize("written", ['"true"', "1", "demo"])
+def test_a_demo_flag_that_is_not_a_boolean_is_refused(tmp_path, written):
+    registry = _write(tmp_path, f"""
+feeds:
+  - {{feed_id: made_up, source: indicator_template, location: /demo/*.csv, schedule: "@yearly", demo: {written}}}
+""")
+    with pytest.raises(ConfigError, match="made_up.*demo"):
+        load_feeds(registry)
+    with pytest.raises(ConfigError, match="made_up.*demo"):
+        feed_table(datetime(2026, 1, 1, tzinfo=UTC), registry)
+
+
+def test_the_feeds_table_gives_the_next_run_of_a_cron_and_of_a_preset(tmp_path):
+    """A data-interval timetable runs an interval when it ends: the next run is the schedule's next
+    time after now; before the start date, the end of the first interval."""
+    registry = _write(tmp_path, """
+feeds:
+  - {feed_id: quarterly, source: indicator_template, location: /q/*.csv, schedule: "0 0 1 */3 *"}
+  - {feed_id: daily, source: indicator_template, location: /d/*.csv, schedule: "@daily"}
+  - {feed_id: weekly_later, source: indicator_template, location: /w/*.csv, schedule: "0 6 * * 1",
+     start_date: "2027-03-03"}
+""")
+    now = datetime(2026, 12, 6, 2, 50, tzinfo=UTC)
+    rows = {row["feed_id"]: row for row in feed_table(now, registry)}
+    assert rows["quarterly"]["next_run_at"] == datetime(2027, 1, 1, tzinfo=UTC)
+    assert rows["daily"]["next_run_at"] == datetime(2026, 12, 7, tzinfo=UTC)
+    # first interval: Monday 2027-03-08 06:00 to Monday 2027-03-15 06:00, run when it ends
+    assert rows["weekly_later"]["next_run_at"] == datetime(2027, 3, 15, 6, tzinfo=UTC)
+    assert (rows["daily"]["schedule"], rows["daily"]["location"], rows["daily"]["registry_read_at"]) == (
+        "@daily", "/d/*.csv", now)
+
+
+def test_a_schedule_that_is_no_cron_has_no_next_run_and_a_warning_naming_the_feed(tmp_path, caplog):
+    """One feed's typo must not stop every feed's build; the dashboard shows no next run for it."""
+    registry = _write(tmp_path, """
+feeds:
+  - {feed_id: broken, source: indicator_template, location: /b/*.csv, schedule: "every day"}
+  - {feed_id: fine, source: indicator_template, location: /f/*.csv, schedule: "@daily"}
+""")
+    rows = {row["feed_id"]: row for row in feed_table(datetime(2026, 1, 1, tzinfo=UTC), registry)}
+    assert rows["broken"]["next_run_at"] is None
+    assert rows["fine"]["next_run_at"] == datetime(2026, 1, 2, tzinfo=UTC)
+    assert "feed 'broken' has schedule 'every day'" in caplog.text

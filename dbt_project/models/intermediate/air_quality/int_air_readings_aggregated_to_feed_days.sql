@@ -1,11 +1,12 @@
--- One row per station, pollutant, local calendar day and feed that delivered hours of that day:
--- hour counts and the sum of the valid concentrations. The only air model that reads hourly
--- readings; the daily model and the feeds model are small tables over it.
+-- One row per station, pollutant, local calendar day and landed payload (feed, period, content
+-- hash) that delivered hours of that day: hour counts and the sum of the valid concentrations.
+-- The only air model that reads hourly readings; the daily, feeds and payloads models are small
+-- tables over it. The payload makes every air value traceable to its fetch (fct_value_sources).
 --
 -- Incremental over daily partitions: a build rebuilds only the local dates of parsed air files
 -- written since the last build (macro air_dates_to_rebuild) and leaves every other day as it was.
 -- A full refresh (`citypeers build --full-refresh`) rebuilds every day, e.g. after a parsed file
--- was deleted.
+-- was deleted, or once for a warehouse built before the payload columns were added.
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
@@ -41,6 +42,8 @@ flagged as (
         pollutant,
         local_date,
         feed_id,
+        ingest_period,
+        payload_sha256,
         case
             when is_valid and concentration is not null then concentration
         end as valid_concentration
@@ -59,6 +62,8 @@ aggregated as (
         pollutant,
         local_date,
         feed_id,
+        ingest_period,
+        payload_sha256,
         count(*) as reported_hour_count,
         count(valid_concentration) as valid_hour_count,
         sum(valid_concentration) as valid_concentration_sum
@@ -71,7 +76,9 @@ aggregated as (
         city_id,
         pollutant,
         local_date,
-        feed_id
+        feed_id,
+        ingest_period,
+        payload_sha256
 
 )
 
@@ -83,6 +90,8 @@ select
     pollutant,
     local_date,
     feed_id,
+    ingest_period,
+    payload_sha256,
     reported_hour_count,
     valid_hour_count,
     valid_concentration_sum,

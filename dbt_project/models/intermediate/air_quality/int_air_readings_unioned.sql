@@ -34,6 +34,7 @@ select
     is_valid,
     feed_id,
     ingest_period,
+    payload_sha256,
     -- Station ids are only unique within a source: the key carries both.
     source_name || ':' || station_id as station_key
 
