@@ -102,7 +102,8 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
         raise FeedError(
             feed.feed_id,
             "no stations (OpenAQ location ids) to fetch",
-            action="add `stations` or `stations_file` (station_id = OpenAQ location id, city_id) to the feed",
+            action="add `stations` or `stations_file` (station_id = OpenAQ location id, city_id) to the feed; "
+            "`citypeers openaq-locations <city> ...` lists the locations near a registry city to review",
         )
     base = feed.resolved_location().rstrip("/")
     window = {"datetime_from": _utc(interval.start), "datetime_to": _utc(interval.end)}
