@@ -17,6 +17,7 @@ from citypeers.feeds import PARSED_AIR_COLUMNS, openaq_air
 from citypeers.feeds.payloads import LandedPayload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
+from tests.citypeers_home import temporary_home
 from tests.unit.landed import land, landed_file
 
 FIXTURES = paths.REPO_ROOT.parent / "shared" / "data" / "openaq_v3_fixtures"
@@ -128,9 +129,11 @@ def fetched(demo_api, tmp_path_factory):
         options={"page_limit": 100},
     )
     start = len(server.request_log)
-    payloads = openaq_air.fetch(feed, TWO_WEEKS)
+    landing_home = tmp_path_factory.mktemp("home")
+    with temporary_home(landing_home):  # the fetch layer streams into the period's landing folder
+        payloads = openaq_air.fetch(feed, TWO_WEEKS)
     log = list(server.request_log)[start:]
-    return feed, land(feed, TWO_WEEKS, payloads, tmp_path_factory.mktemp("home")), log
+    return feed, land(feed, TWO_WEEKS, payloads, landing_home), log
 
 
 def test_fetch_pages_through_every_sensor_and_parse_keeps_every_hour(demo_api, fetched):
@@ -198,7 +201,7 @@ def test_measurement_without_value_field_raises_feed_error(fetched, tmp_path):
     assert "results[3].value" in raised.value.where
 
 
-def test_unknown_location_raises_feed_error_with_the_http_status(demo_api):
+def test_unknown_location_raises_feed_error_with_the_http_status(demo_api, tmp_path):
     _, server = demo_api
     feed = Feed(
         feed_id="demo_asia",
@@ -208,24 +211,25 @@ def test_unknown_location_raises_feed_error_with_the_http_status(demo_api):
         stations={"123": "seoul"},
         options={"page_limit": 100},
     )
-    with pytest.raises(FeedError, match="HTTP 404"):
+    with temporary_home(tmp_path), pytest.raises(FeedError, match="HTTP 404"):
         openaq_air.fetch(feed, TWO_WEEKS)
 
 
-def test_missing_api_key_variable_raises_feed_error_before_any_request(demo_api, monkeypatch):
+def test_undefined_api_key_connection_raises_feed_error_before_any_request(demo_api, monkeypatch, tmp_path):
     _, server = demo_api
-    monkeypatch.delenv("CITYPEERS_TEST_OPENAQ_KEY", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_CITYPEERS_TEST_OPENAQ", raising=False)
     feed = Feed(
         feed_id="demo_asia",
         source="openaq_air",
         location=server.base_url,
         schedule="@weekly",
         stations={"900191": "seoul"},
-        options={"api_key_env": "CITYPEERS_TEST_OPENAQ_KEY"},
+        options={"connection": "citypeers_test_openaq"},
     )
     requests_before = len(server.request_log)
-    with pytest.raises(FeedError, match="CITYPEERS_TEST_OPENAQ_KEY"):
+    with temporary_home(tmp_path), pytest.raises(FeedError, match="citypeers_test_openaq") as raised:
         openaq_air.fetch(feed, TWO_WEEKS)
+    assert "AIRFLOW_CONN_CITYPEERS_TEST_OPENAQ" in str(raised.value)
     assert len(server.request_log) == requests_before
 
 

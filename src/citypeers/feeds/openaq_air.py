@@ -4,6 +4,8 @@ The location is the API base URL (`http://127.0.0.1:8765/v3`, or `https://api.op
 the feed's stations are OpenAQ location ids. `fetch` lists each location's sensors
 (`/locations/{id}/sensors`) and pages through the hourly measurements of its PM2.5, PM10 and NO₂
 sensors for the interval (`/sensors/{id}/measurements`), keeping every response body as it came.
+Every request goes through the fetch layer (`citypeers.feeds.http`: retries, Retry-After, ETags);
+the API key comes from the Airflow Connection named by `options.connection` (sent as X-API-Key).
 
 A measurements page does not name its sensor or location, so `parse` takes the sensor from the
 page's request URL and the location, parameter and unit from the landed sensors pages. OpenAQ has
@@ -19,18 +21,15 @@ once and recorded; the hours of the interval without a usable value are counted 
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
 import duckdb
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from citypeers import units
 from citypeers.errors import FeedError
-from citypeers.feeds import empty_source_rows_sql, finish_air_rows, new_table_name, sql_literal
+from citypeers.feeds import empty_source_rows_sql, finish_air_rows, http, new_table_name, sql_literal
 from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
@@ -45,7 +44,6 @@ _UTC_SQL = """CASE
     WHEN regexp_matches(result ->> '$.period.datetimeFrom.utc', '(Z|[+-]\\d\\d:?\\d\\d)$')
         THEN timezone('UTC', try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMPTZ))
     ELSE try_cast(result ->> '$.period.datetimeFrom.utc' AS TIMESTAMP) END"""
-_RETRY_STATUSES = (429, 500, 502, 503, 504)
 _PAGE = re.compile(r"[?&]page=(\d+)")
 # OpenAQ's no-data marker in `value` (a missing hour, not a concentration).
 SENTINEL = -9999
@@ -56,78 +54,38 @@ SENTINEL = -9999
 PLAUSIBLE_MAX_UG_M3 = {"pm25": 2000.0, "pm10": 5000.0, "no2": 2000.0}
 
 
-def _session(feed: Feed) -> requests.Session:
-    """A session that retries rate limits and server errors with backoff, waiting as long as
-    Retry-After asks, and sends the API key when the feed names its environment variable."""
-    retry = Retry(
-        total=int(feed.options.get("max_retries", 6)),
-        backoff_factor=float(feed.options.get("backoff_factor", 0.5)),
-        status_forcelist=_RETRY_STATUSES,
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,
-    )
-    session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
-    session.headers["User-Agent"] = "citypeers"
-    key_env = feed.options.get("api_key_env")
-    if key_env:
-        key = os.environ.get(str(key_env))
-        if not key:
-            raise FeedError(
-                feed.feed_id,
-                f"environment variable {key_env} (the API key) is not set",
-                action=f"export {key_env}=<your OpenAQ API key>, or remove api_key_env from the feed",
-            )
-        session.headers["X-API-Key"] = key
-    return session
-
-
-def _get_page(
-    session: requests.Session, url: str, params: dict[str, Any], feed: Feed
+def _page(
+    feed: Feed, interval: Interval, session: requests.Session, url: str, params: dict[str, Any]
 ) -> tuple[Payload, list]:
-    timeout = float(feed.options.get("timeout_seconds", 60))
+    """One page through the fetch layer (retries, Retry-After, conditional GET, content check),
+    with its `results` read from the streamed file."""
+    payload = http.get(feed, interval, url, expect="json", params=params, session=session)
     try:
-        response = session.get(url, params=params, timeout=timeout)
-    except requests.RequestException as exc:
-        raise FeedError(
-            feed.feed_id,
-            f"request failed: {exc.__class__.__name__}: {exc}",
-            where=url,
-            action="check that the API is reachable (for the demo feed run `citypeers openaq-serve`)",
-        ) from exc
-    if response.status_code != 200:
-        raise FeedError(
-            feed.feed_id,
-            f"HTTP {response.status_code}: {response.text[:200]}",
-            where=response.url,
-            action="check the location id and the API key; retry later if the API is rate limiting",
-        )
-    try:
-        results = json.loads(response.content)["results"]
+        results = json.loads(payload.file.read_bytes())["results"]
     except (ValueError, KeyError, TypeError) as exc:
+        kept = http.reject(feed, interval, payload, "not an OpenAQ page")
         raise FeedError(
             feed.feed_id,
-            f"the response is not an OpenAQ page ({exc.__class__.__name__}: {exc})",
-            where=response.url,
+            f"HTTP {payload.http['status']}: the response is not an OpenAQ page ({exc.__class__.__name__}: "
+            f"{exc}); the body is kept in {kept}",
+            where=payload.request,
             action="retry the period; if it persists the API changed its format",
         ) from exc
     if not isinstance(results, list):
-        raise FeedError(
-            feed.feed_id, "'results' is not a list", where=response.url, action="retry the period"
-        )
-    return Payload(content=response.content, suffix=".json", request=response.url), results
+        kept = http.reject(feed, interval, payload, "'results' is not a list")
+        raise FeedError(feed.feed_id, f"HTTP {payload.http['status']}: 'results' is not a list; the body is "
+                        f"kept in {kept}", where=payload.request, action="retry the period")
+    return payload, results
 
 
 def _pages(
-    session: requests.Session, url: str, params: dict[str, Any], feed: Feed
+    feed: Feed, interval: Interval, session: requests.Session, url: str, params: dict[str, Any]
 ) -> list[tuple[Payload, list]]:
     """Every page of one listing, until a page holds fewer results than the limit."""
     limit = int(feed.options.get("page_limit", 1000))
     pages = []
     for page in range(1, _MAX_PAGES + 1):
-        payload, results = _get_page(session, url, {**params, "limit": limit, "page": page}, feed)
+        payload, results = _page(feed, interval, session, url, {**params, "limit": limit, "page": page})
         pages.append((payload, results))
         if len(results) < limit:
             return pages
@@ -149,9 +107,9 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     base = feed.resolved_location().rstrip("/")
     window = {"datetime_from": _utc(interval.start), "datetime_to": _utc(interval.end)}
     payloads: list[Payload] = []
-    with _session(feed) as session:
+    with http.session(feed) as session:
         for location_id in sorted(feed.stations, key=lambda station: (len(station), station)):
-            sensor_pages = _pages(session, f"{base}/locations/{location_id}/sensors", {}, feed)
+            sensor_pages = _pages(feed, interval, session, f"{base}/locations/{location_id}/sensors", {})
             payloads += [payload for payload, _ in sensor_pages]
             sensor_ids = [
                 sensor.get("id")
@@ -161,7 +119,7 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
                 and (sensor.get("parameter") or {}).get("name") in units.POLLUTANTS
             ]
             for sensor_id in sensor_ids:
-                pages = _pages(session, f"{base}/sensors/{sensor_id}/measurements", window, feed)
+                pages = _pages(feed, interval, session, f"{base}/sensors/{sensor_id}/measurements", window)
                 payloads += [payload for payload, _ in pages]
     return payloads
 
