@@ -45,6 +45,7 @@ HOST = "127.0.0.1"
 # One line per module: each source's helper adds its own.
 ROUTE_MODULES: tuple[str, ...] = (
     "citypeers.demo.openaq_server",
+    "citypeers.demo.serve_gbfs",
 )
 
 log = logging.getLogger(__name__)
