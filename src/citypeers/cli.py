@@ -12,6 +12,8 @@ from typing import Any
 from citypeers import paths
 from citypeers.errors import CitypeersError
 
+_FORCE_HELP = "parse and validate even a period whose payloads are those of its last publish"
+
 
 def _print(result: Any) -> None:
     print(json.dumps(result, indent=2, default=str))
@@ -41,7 +43,18 @@ def _ingest(args: argparse.Namespace) -> None:
     from citypeers import ingest
 
     step = {"all": ingest.ingest, "land": ingest.land, "parse": ingest.parse, "validate": ingest.validate}
-    _print(step[args.step](args.feed_id, args.start, args.end))
+    options = {"force": True} if args.force and args.step != "land" else {}
+    result = step[args.step](args.feed_id, args.start, args.end, **options)
+    _print(result)
+    if args.step != "land":
+        _print_unchanged([result])
+
+
+def _print_unchanged(results: list[dict]) -> None:
+    """How many intervals were skipped as unchanged (on stderr: stdout stays JSON)."""
+    skipped = sum(1 for result in results if result.get("unchanged"))
+    print(f"{skipped} of {len(results)} intervals skipped as unchanged (the same payloads as their last publish)",
+          file=sys.stderr)
 
 
 def _snapshot(args: argparse.Namespace) -> None:
@@ -59,10 +72,13 @@ def _backfill(args: argparse.Namespace) -> None:
     from citypeers.errors import BackfillError
 
     try:
-        _print(ingest.backfill(args.feed_id, args.start, args.end))
+        results = ingest.backfill(args.feed_id, args.start, args.end, force=args.force)
     except BackfillError as error:
         _print(error.results)  # what was published, and each failed interval, before the error
+        _print_unchanged(error.results)
         raise
+    _print(results)
+    _print_unchanged(results)
 
 
 def _build(args: argparse.Namespace) -> None:
@@ -74,8 +90,8 @@ def _build(args: argparse.Namespace) -> None:
 def _run_dags(args: argparse.Namespace) -> None:
     from citypeers.dag_runs import run_all
 
-    runs = run_all(args.until)
-    print(f"{len(runs)} DAG runs succeeded")
+    runs, skipped = run_all(args.until)
+    print(f"{len(runs)} DAG runs succeeded; {skipped} ingest intervals skipped as unchanged")
 
 
 def _values(args: argparse.Namespace) -> None:
@@ -184,6 +200,7 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--start", required=True, help="interval start, ISO date or datetime (UTC)")
     ingest.add_argument("--end", required=True, help="interval end (exclusive)")
     ingest.add_argument("--step", choices=["all", "land", "parse", "validate"], default="all")
+    ingest.add_argument("--force", action="store_true", help=_FORCE_HELP)
     ingest.set_defaults(run=_ingest)
 
     snapshot = commands.add_parser(
@@ -198,6 +215,7 @@ def parser() -> argparse.ArgumentParser:
     backfill.add_argument("feed_id")
     backfill.add_argument("--start", required=True, help="first interval start, ISO date (UTC)")
     backfill.add_argument("--end", required=True, help="last interval end (exclusive)")
+    backfill.add_argument("--force", action="store_true", help=_FORCE_HELP)
     backfill.set_defaults(run=_backfill)
 
     run_dags = commands.add_parser(

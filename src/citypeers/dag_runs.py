@@ -13,10 +13,12 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from citypeers.intervals import interval_ends
-from citypeers.registry import SOURCES, feed_schedules
+from citypeers import paths
+from citypeers.intervals import Interval, schedule_intervals
+from citypeers.registry import SOURCES, Feed, feed_schedules, get_feed
 
 log = logging.getLogger(__name__)
+
 
 def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
@@ -36,17 +38,31 @@ def dags_test(dag_id: str, run_date: datetime) -> None:
         raise RuntimeError(f"DAG run {dag_id} (interval ending {run_date:%Y-%m-%d}) failed:\n{tail}")
 
 
-def run_all(until: str) -> list[tuple[str, datetime]]:
+def run_all(until: str) -> tuple[list[tuple[str, datetime]], int]:
     """Every ingest DAG for every interval up to `until`, then the transform once, then the city briefs
-    (a scheduler starts report__city_briefs on the transform's `citypeers://warehouse` update)."""
-    runs = []
+    (a scheduler starts report__city_briefs on the transform's `citypeers://warehouse` update).
+    Returns the runs and how many ingest intervals were skipped as unchanged (see `_skipped`)."""
+    runs: list[tuple[str, datetime, Feed | None, Interval | None]] = []
     for source in SOURCES:
         for feed_id, (schedule, start_date) in feed_schedules(source).items():
-            for run_date in interval_ends(schedule, start_date, until):
-                runs.append((f"ingest__{source}__{feed_id}", run_date))
-    runs.append(("transform__warehouse", datetime.fromisoformat(until)))
-    runs.append(("report__city_briefs", datetime.fromisoformat(until)))
-    for number, (dag_id, run_date) in enumerate(runs, start=1):
+            feed = get_feed(feed_id)
+            for interval in schedule_intervals(schedule, start_date, until):
+                runs.append((f"ingest__{source}__{feed_id}", interval.end, feed, interval))
+    runs.append(("transform__warehouse", datetime.fromisoformat(until), None, None))
+    runs.append(("report__city_briefs", datetime.fromisoformat(until), None, None))
+    skipped = 0
+    for number, (dag_id, run_date, feed, interval) in enumerate(runs, start=1):
         log.info("run %d of %d: %s, interval ending %s", number, len(runs), dag_id, run_date.date())
+        started = time.time()
         dags_test(dag_id, run_date)
-    return runs
+        if feed is not None and _skipped(feed, interval, started):
+            skipped += 1
+            log.info("%s %s: unchanged since its last publish, parse and validate skipped", dag_id, interval.label)
+    return [(dag_id, run_date) for dag_id, run_date, *_ in runs], skipped
+
+
+def _skipped(feed: Feed, interval: Interval, started: float) -> bool:
+    """A successful ingest run either publishes (rewriting the period's publish record) or skips an
+    unchanged period (leaving the record of the earlier publish as it was)."""
+    record = paths.published_record(feed.source, feed.feed_id, interval.label)
+    return record.exists() and record.stat().st_mtime < started

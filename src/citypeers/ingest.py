@@ -7,11 +7,15 @@ a backfill of the same interval gives the same result and never duplicates rows.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import json
 import logging
 import os
 from collections import Counter
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,15 +111,24 @@ def land(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     payloads = _source_module(feed).fetch(feed, interval)
     landed = landing.keep(feed, interval, payloads)
     size = sum(p.path.stat().st_size for p in landed)
-    log.info("landed %d payloads (%d bytes) in %s", len(landed), size,
+    changed = landing.changed(feed, interval)
+    log.info("landed %d payloads (%d bytes, %s) in %s", len(landed), size,
+             "changed" if changed else "the same as the fetch before",
              paths.landing_dir(feed.source, feed.feed_id, interval.label))
-    return {"feed_id": feed_id, "period": interval.label, "payloads": len(landed), "bytes": size}
+    return {"feed_id": feed_id, "period": interval.label, "payloads": len(landed), "bytes": size, "changed": changed}
 
 
-def parse(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
-    """Parse the period's latest landed payloads into candidate rows (before the gate)."""
+def parse(feed_id: str, start: Any, end: Any, *, force: bool = False) -> dict[str, Any]:
+    """Parse the period's latest landed payloads into candidate rows (before the gate); nothing to
+    do when they are those of the period's last publish (`unchanged`), unless `force`."""
     feed, interval = get_feed(feed_id), Interval.of(start, end)
     payloads = landing.latest(feed, interval)
+    if not force and unchanged(feed, interval):
+        log.info("feed %s period %s: the %d landed payloads are those of the last publish and the rules are the "
+                 "same: unchanged, nothing to parse", feed_id, interval.label, len(payloads))
+        return _unchanged_result(feed, interval)
+    parsed_from = paths.parsed_from_record(feed.source, feed.feed_id, interval.label)
+    parsed_from.unlink(missing_ok=True)
     con = _connect()
     parser = _source_module(feed).parse
     if "notices" in inspect.signature(parser).parameters:
@@ -138,8 +151,74 @@ def parse(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
         "from parsed_rows",
     )
     rows = con.execute(f"select count(*) from '{target}'").fetchone()[0]
+    _write_json(parsed_from, _basis(feed, payloads))
     log.info("parsed %d candidate rows from %d payloads into %s", rows, len(payloads), target)
     return {"feed_id": feed_id, "period": interval.label, "rows": rows}
+
+
+# What, besides the payloads, decides what a period publishes: the parsing and gate code, the GX
+# suite and the registry seeds the gate reads (with the feed's own entry in feeds.yml).
+_RULE_FILES = ("feeds/*.py", "ingest.py", "units.py", "validation.py")
+
+
+def _rules(feed: Feed) -> str:
+    """A fingerprint of everything but the payloads that a publish depends on: a change to the
+    feed's entry in feeds.yml, the code, the suite or the seeds re-parses the period."""
+    digest = hashlib.sha256(json.dumps(asdict(feed), sort_keys=True, default=str).encode())
+    package = Path(__file__).parent
+    files = [path for pattern in _RULE_FILES for path in sorted(package.glob(pattern))]
+    files += [paths.expectations_dir() / f"parsed__{feed.source}.json",
+              paths.dbt_project_dir() / "seeds" / "cities.csv", paths.dbt_project_dir() / "seeds" / "indicators.csv"]
+    for path in files:
+        if path.exists():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _basis(feed: Feed, payloads: list) -> dict[str, Any]:
+    return {"payload_sha256": sorted(p.sha256 for p in payloads), "rules": _rules(feed)}
+
+
+def _published_basis(feed: Feed, interval: Interval) -> dict[str, Any] | None:
+    """What the period's last successful publish was made from, if its partition is still there."""
+    record = paths.published_record(feed.source, feed.feed_id, interval.label)
+    if not (record.exists() and paths.parsed_file(feed.source, feed.feed_id, interval.label).exists()):
+        return None
+    published = json.loads(record.read_text(encoding="utf-8"))
+    return {"payload_sha256": published.get("payload_sha256"), "rules": published.get("rules")}
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _write_json(target: Path, document: dict[str, Any]) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    os.replace(temporary, target)
+
+
+def _unchanged_result(feed: Feed, interval: Interval) -> dict[str, Any]:
+    """A skipped step's result: what the period's last publish (still in place) holds."""
+    record = _read_json(paths.published_record(feed.source, feed.feed_id, interval.label)) or {}
+    return {"feed_id": feed.feed_id, "period": interval.label, "unchanged": True,
+            "published": record.get("rows"), "quarantined": record.get("quarantined"),
+            "published_at": record.get("published_at")}
+
+
+def unchanged(feed: Feed, interval: Interval) -> bool:
+    """Whether the period's latest landed payloads (and the rules) are those its last successful
+    publish was made from, and the candidates too: then parse and validate have nothing to do."""
+    published = _published_basis(feed, interval)
+    if published is None:
+        return False
+    try:
+        latest = _basis(feed, landing.latest(feed, interval))
+    except FeedError:
+        return False
+    parsed_from = _read_json(paths.parsed_from_record(feed.source, feed.feed_id, interval.label))
+    return latest == published == parsed_from
 
 
 def ensure_schema_file(source: str) -> Path:
@@ -163,7 +242,7 @@ def _schema_columns(path: Path) -> str:
                          con.execute(f"DESCRIBE SELECT * FROM read_parquet('{path}')").fetchall())
 
 
-def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
+def validate(feed_id: str, start: Any, end: Any, *, force: bool = False) -> dict[str, Any]:
     """The GX gate: quarantine failing rows with the reason, publish the rest as the period's
     parsed partition, or fail (publishing nothing) when the feed broke its contract.
 
@@ -172,6 +251,9 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     from citypeers.validation import load_suite, validate_frames
 
     feed, interval = get_feed(feed_id), Interval.of(start, end)
+    if not force and unchanged(feed, interval):
+        log.info("feed %s period %s: unchanged since its last publish, nothing to validate", feed_id, interval.label)
+        return _unchanged_result(feed, interval)
     candidates = paths.candidates_file(feed.source, feed.feed_id, interval.label)
     if not candidates.exists():
         raise FeedError(feed_id, f"no parsed candidates for period {interval.label}", where=str(candidates),
@@ -240,6 +322,13 @@ def validate(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
     )
     ensure_schema_file(feed.source)
     published = total - len(reasons)
+    parsed_from = _read_json(paths.parsed_from_record(feed.source, feed.feed_id, interval.label))
+    record = paths.published_record(feed.source, feed.feed_id, interval.label)
+    if parsed_from is not None:  # only a publish of known payloads can make a rerun skip
+        _write_json(record, {**parsed_from, "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                             "rows": published, "quarantined": len(reasons)})
+    else:
+        record.unlink(missing_ok=True)
     log.info("feed %s period %s: %d rows published, %d quarantined, of which %d out of scope and %d not "
              "measurements (%s)", feed_id, interval.label, published, len(reasons), excluded[OUT_OF_SCOPE],
              excluded[NOT_A_MEASUREMENT], paths.quarantine_file(feed.source, feed.feed_id, interval.label))
@@ -387,14 +476,16 @@ def _frame(con: duckdb.DuckDBPyConnection, select_sql: str, parameters: dict[str
     return con.execute(select_sql, parameters).df().set_index("file_row_number").rename_axis(None)
 
 
-def ingest(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
+def ingest(feed_id: str, start: Any, end: Any, *, force: bool = False) -> dict[str, Any]:
     """All three steps, as the DAG runs them (for the command line and tests)."""
     land(feed_id, start, end)
-    parse(feed_id, start, end)
-    return validate(feed_id, start, end)
+    parsed = parse(feed_id, start, end, force=force)
+    if parsed.get("unchanged"):
+        return parsed
+    return validate(feed_id, start, end, force=force)
 
 
-def backfill(feed_id: str, start: str, end: str) -> list[dict[str, Any]]:
+def backfill(feed_id: str, start: str, end: str, *, force: bool = False) -> list[dict[str, Any]]:
     """Every complete interval of the feed's schedule between start and end, oldest first, in this
     one process (what the DAG's runs would ingest, without a process per interval). Each interval
     is published on its own and a failed one does not stop the others: every interval runs, then
@@ -409,7 +500,7 @@ def backfill(feed_id: str, start: str, end: str) -> list[dict[str, Any]]:
     for number, interval in enumerate(intervals, start=1):
         log.info("backfill %s: interval %d of %d (%s)", feed_id, number, len(intervals), interval.label)
         try:
-            results.append(ingest(feed_id, interval.start, interval.end))
+            results.append(ingest(feed_id, interval.start, interval.end, force=force))
         except Exception as exc:  # every interval runs; the failures are reported together below
             if not isinstance(exc, CitypeersError):
                 log.exception("backfill %s: interval %s failed unexpectedly", feed_id, interval.label)

@@ -143,6 +143,12 @@ def latest(feed: Feed, interval: Interval) -> list[LandedPayload]:
     ]
 
 
+def changed(feed: Feed, interval: Interval) -> bool:
+    """Whether the period's latest fetch brought other payloads than the fetch before it."""
+    manifest = _manifest(period_dir(feed, interval))
+    return manifest is None or manifest.get("changed", True)
+
+
 def previous_response(feed: Feed, interval: Interval, request: str) -> LandedPayload | None:
     """The payload that the period's latest fetch landed for the same request, if it is still there
     and came over HTTP: its ETag and Last-Modified make the next request conditional."""

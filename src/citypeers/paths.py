@@ -30,6 +30,17 @@ def parsed_file(source: str, feed_id: str, period: str) -> Path:
     return home() / "parsed" / source / feed_id / f"{period}.parquet"
 
 
+def published_record(source: str, feed_id: str, period: str) -> Path:
+    """What the period's last successful publish was made from (payload hashes, rules), beside its
+    partition: the skip-unchanged rule compares the latest fetch with it."""
+    return home() / "parsed" / source / feed_id / f"{period}.published.json"
+
+
+def parsed_from_record(source: str, feed_id: str, period: str) -> Path:
+    """What the period's candidates were parsed from, beside them; validate publishes it."""
+    return home() / "candidates" / source / feed_id / f"{period}.parsed-from.json"
+
+
 def quarantine_file(source: str, feed_id: str, period: str) -> Path:
     return home() / "quarantine" / source / feed_id / f"{period}.parquet"
 

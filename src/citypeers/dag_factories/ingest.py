@@ -17,7 +17,10 @@ partition and the Asset `citypeers://parsed/{source}` is updated, which triggers
 
 **Triage a failure**
 - `land` failed: the feed could not be reached or answered with errors; retries back off and honour
-  `Retry-After`. Check the location in `feeds.yml`.
+  `Retry-After`. The error names the URL, the HTTP status and what to do; a body that arrived but was
+  rejected is kept in the period's `rejected/` folder. Check the location in `feeds.yml`.
+- `parse` and `validate` **skipped**: not a failure. The period's payloads are those of its last
+  publish (an HTTP 304 or identical bytes), so nothing was parsed and the transform is not triggered.
 - `parse` failed: the payload is malformed. The error names the payload file in
   `$CITYPEERS_HOME/landing/{source}/{feed_id}/<period>/` and the field; fix the feed and clear the task.
 - `validate` failed: the feed broke its contract (the message names the expectation, column and an
@@ -33,6 +36,18 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
 }
+
+
+def _skip_if_unchanged(result: dict) -> dict:
+    """An unchanged period ends the task as skipped: validate's Asset gets no event, so the
+    transform is not triggered for nothing."""
+    if result.get("unchanged"):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(
+            f"feed {result['feed_id']} period {result['period']}: the landed payloads are those of the "
+            "period's last publish (same hashes, same rules): nothing to parse or publish")
+    return result
 
 
 def build_ingest_dag(source: str, feed_id: str, schedule: str, start_date: str):
@@ -59,13 +74,13 @@ def build_ingest_dag(source: str, feed_id: str, schedule: str, start_date: str):
         def parse(data_interval_start=None, data_interval_end=None):
             from citypeers import ingest
 
-            return ingest.parse(feed_id, data_interval_start, data_interval_end)
+            return _skip_if_unchanged(ingest.parse(feed_id, data_interval_start, data_interval_end))
 
         @task(outlets=[parsed])
         def validate(data_interval_start=None, data_interval_end=None):
             from citypeers import ingest
 
-            return ingest.validate(feed_id, data_interval_start, data_interval_end)
+            return _skip_if_unchanged(ingest.validate(feed_id, data_interval_start, data_interval_end))
 
         land() >> parse() >> validate()
 

@@ -245,6 +245,9 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
     incoming.mkdir(parents=True, exist_ok=True)
     temporary = incoming / f"{uuid.uuid4().hex}.part"
     digest, size, head, tail = hashlib.sha256(), 0, b"", b""
+    # keep what arrived of a truncated body (urllib3 would drop the last read): the length is
+    # checked below against the bytes read from the wire
+    response.raw.enforce_content_length = False
     try:
         with temporary.open("wb") as out:
             for chunk in response.iter_content(CHUNK_BYTES):
@@ -266,26 +269,13 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
         ) from None
     except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, ProtocolError,
             IncompleteRead) as exc:
-        kept = _reject(feed, interval, temporary, digest.hexdigest(), suffix, response, key,
-                       f"truncated after {size} bytes")
-        raise FeedError(
-            feed.feed_id,
-            f"{status} but the body was cut off after {size:,} of {declared or 'an unknown number of'} bytes "
-            f"({_reason(exc)}); the partial body is kept in {kept}",
-            where=shown,
-            action="the connection dropped mid-transfer: rerun the interval (the task retries do); if it "
-            "persists the server or a proxy truncates the file",
-        ) from exc
-    encoded = response.headers.get("Content-Encoding", "identity").lower() not in ("", "identity")
+        raise _truncated(feed, interval, temporary, digest.hexdigest(), suffix, response, key, shown,
+                         f"{size:,} bytes ({_reason(exc)})") from exc
     sha256 = digest.hexdigest()
-    if declared and declared.isdigit() and not encoded and int(declared) != size:
-        kept = _reject(feed, interval, temporary, sha256, suffix, response, key, "length mismatch")
-        raise FeedError(
-            feed.feed_id,
-            f"{status} with Content-Length {int(declared):,} but {size:,} bytes arrived; the body is kept in {kept}",
-            where=shown,
-            action="rerun the interval; if it persists the server or a proxy truncates the file",
-        )
+    wire_bytes = response.raw.tell()
+    if declared and declared.isdigit() and int(declared) != wire_bytes:
+        raise _truncated(feed, interval, temporary, sha256, suffix, response, key, shown,
+                         f"{wire_bytes:,} of {int(declared):,} bytes (Content-Length)")
     content_type = response.headers.get("Content-Type", "")
     problem = content_problem(expect, content_type, head, tail, size)
     if problem:
@@ -304,6 +294,17 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
     }
     log.info("%s: HTTP %d, %d bytes, sha256 %s", shown, response.status_code, size, sha256[:12])
     return Payload(content=None, suffix=suffix, request=key, file=temporary, sha256=sha256, http=http)
+
+
+def _truncated(feed, interval, temporary, sha256, suffix, response, key, shown, arrived) -> FeedError:
+    kept = _reject(feed, interval, temporary, sha256, suffix, response, key, f"cut off after {arrived}")
+    return FeedError(
+        feed.feed_id,
+        f"HTTP {response.status_code} but the body was cut off after {arrived}; what arrived is kept in {kept}",
+        where=shown,
+        action="the connection dropped mid-transfer: rerun the interval (the task retries do); if it "
+        "persists the server or a proxy truncates the file",
+    )
 
 
 class _TooLarge(Exception):
@@ -366,7 +367,7 @@ def _reject(feed: Feed, interval: Interval, temporary: Path, sha256: str, suffix
     note = {"request": key, "url": response.url, "status": response.status_code, "reason": reason,
             "content_type": response.headers.get("Content-Type"), "bytes": target.stat().st_size,
             "rejected_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    target.with_name(f"{sha256}.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
+    target.with_name(f"{target.name}.request.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
     return target
 
 
@@ -383,7 +384,7 @@ def reject(feed: Feed, interval: Interval, payload: Payload, reason: str) -> Pat
         shutil.copyfile(payload.file, target)
     note = {"request": payload.request, **(payload.http or {}), "reason": reason,
             "rejected_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    target.with_name(f"{payload.sha256}.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
+    target.with_name(f"{target.name}.request.json").write_text(json.dumps(note, indent=2), encoding="utf-8")
     return target
 
 
