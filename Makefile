@@ -8,7 +8,7 @@ PYTHON ?= python3
 UV_VERSION := 0.13.8
 CITYPEERS_HOME ?= $(CURDIR)/var
 DEMO_UNTIL ?= 2026-01-01
-OPENAQ_PORT ?= 8765
+FEEDS_PORT ?= 8765
 SUPERSET_PORT ?= 8088
 BENCH_TIERS ?= S
 export CITYPEERS_HOME SUPERSET_PORT
@@ -18,8 +18,8 @@ PIPELINE := .venv/.synced
 SUPERSET := .venv-superset/.synced
 ENV := eval "$$(.venv/bin/citypeers env)"
 
-.PHONY: help demo test test-fast lint bench docs envs system-packages manifest airflow-init openaq-start openaq-stop \
-        superset-start stop clean
+.PHONY: help demo test test-fast lint bench docs envs system-packages manifest airflow-init feeds-start feeds-stop \
+        openaq-start openaq-stop superset-start stop clean
 
 help:
 	@echo "make demo   install everything, run the DAGs on demo feeds, serve the dashboard"
@@ -68,11 +68,16 @@ airflow-init: $(PIPELINE) manifest
 	  && airflow pools set duckdb_writer 1 "one DuckDB writer at a time" >/dev/null \
 	  && echo "Airflow metadata ready in $$AIRFLOW_HOME"
 
-openaq-start: $(PIPELINE)
-	@scripts/openaq.sh start $(OPENAQ_PORT)
+## The demo feed server (every demo feed over HTTP on 127.0.0.1; FEEDS_FLAKY, FEEDS_RATE_LIMIT_EVERY).
+feeds-start: $(PIPELINE)
+	@scripts/feed_server.sh start $(FEEDS_PORT)
 
-openaq-stop:
-	@scripts/openaq.sh stop
+feeds-stop:
+	@scripts/feed_server.sh stop
+
+## Former names of feeds-start / feeds-stop, kept for a while.
+openaq-start: feeds-start
+openaq-stop: feeds-stop
 
 superset-start: $(SUPERSET)
 	@scripts/superset.sh bootstrap
@@ -81,9 +86,9 @@ superset-start: $(SUPERSET)
 
 demo: envs system-packages airflow-init
 	@$(ENV) && citypeers demo-data
-	@$(MAKE) --no-print-directory openaq-start
+	@$(MAKE) --no-print-directory feeds-start
 	@$(ENV) && citypeers run-dags --until $(DEMO_UNTIL)
-	@$(MAKE) --no-print-directory openaq-stop
+	@$(MAKE) --no-print-directory feeds-stop
 	@$(MAKE) --no-print-directory superset-start
 	@$(ENV) && citypeers check-dashboards
 	@$(ENV) && scripts/demo_summary.sh
@@ -107,7 +112,7 @@ docs: $(PIPELINE)
 
 stop:
 	-@scripts/superset.sh stop
-	-@scripts/openaq.sh stop
+	-@scripts/feed_server.sh stop
 
 clean: stop
 	rm -rf var dbt_project/target dbt_project/logs tests/artifacts

@@ -54,7 +54,7 @@ from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same fe
     environment,
     feeds_file_with_port,
     free_port,
-    start_openaq,
+    start_feed_server,
 )
 
 # Runs a command and prints the peak RSS of its process tree (the largest child), in kB.
@@ -308,7 +308,7 @@ def run_tier(name: str, results_dir: Path) -> Path:
         briefs = city_briefs_step(name, home, bench)
 
         if name == "S":  # every other format, one interval through the CLI
-            server = start_openaq(env, port, home / "openaq.log")
+            server = start_feed_server(env, port, home / "feed_server.log")
             try:
                 bench.step("ingest openaq_air, 1 quarter over HTTP (CLI)",
                            [cli, "ingest", "demo_asia", "--start", "2024-01-01", "--end", "2024-04-01"])

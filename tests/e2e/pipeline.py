@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from citypeers import paths
@@ -42,29 +43,31 @@ def run(command: list[str], env: dict[str, str], timeout: int = 1800) -> subproc
 
 
 def feeds_file_with_port(home: Path, port: int) -> Path:
-    """The project's feeds.yml, with the demo API on this run's port."""
+    """The project's feeds.yml, with the demo feed server on this run's port."""
     text = paths.feeds_file().read_text(encoding="utf-8").replace("127.0.0.1:8765", f"127.0.0.1:{port}")
     target = home / "feeds.yml"
     target.write_text(text, encoding="utf-8")
     return target
 
 
-def start_openaq(env: dict[str, str], port: int, log_file: Path) -> subprocess.Popen:
+def start_feed_server(env: dict[str, str], port: int, log_file: Path) -> subprocess.Popen:
+    """The demo feed server as `make demo` runs it (scripts/feed_server.sh): 429 every 50 requests,
+    SDMX flaky; returns once `/health` answers."""
     server = subprocess.Popen(
-        [str(BIN / "citypeers"), "openaq-serve", "--port", str(port)],
+        [str(BIN / "citypeers"), "feeds-serve", "--port", str(port), "--flaky", "/sdmx/"],
         env=env, stdout=log_file.open("w"), stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return server
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2):
+                return server
         except OSError:
             if server.poll() is not None:
-                raise AssertionError(f"demo OpenAQ server exited: {log_file.read_text()}") from None
+                raise AssertionError(f"demo feed server exited: {log_file.read_text()}") from None
             time.sleep(0.2)
     server.kill()
-    raise AssertionError(f"demo OpenAQ server did not listen on {port}: {log_file.read_text()}")
+    raise AssertionError(f"demo feed server did not answer on {port}: {log_file.read_text()}")
 
 
 def build_published_home(home: Path) -> Path:
@@ -75,7 +78,7 @@ def build_published_home(home: Path) -> Path:
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     run([str(BIN / "airflow"), "db", "migrate"], env)
     run([str(BIN / "airflow"), "pools", "set", "duckdb_writer", "1", "one DuckDB writer at a time"], env)
-    server = start_openaq(env, port, home / "openaq_server.log")
+    server = start_feed_server(env, port, home / "feed_server.log")
     try:
         run([str(BIN / "citypeers"), "run-dags", "--until", UNTIL], env, timeout=3000)
     finally:

@@ -22,7 +22,7 @@ ENV_EXAMPLE = REPO_ROOT / "docker" / ".env.example"
 
 AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
                     "airflow-triggerer")
-SERVICES = ("postgres", *AIRFLOW_SERVICES, "superset-init", "superset", "openaq-demo")
+SERVICES = ("postgres", *AIRFLOW_SERVICES, "superset-init", "superset", "demo-feeds")
 DATA_HOME = "/opt/citypeers/var"
 SERVING_DB = f"{DATA_HOME}/warehouse/citypeers.duckdb"
 

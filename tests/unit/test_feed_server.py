@@ -81,16 +81,18 @@ def start(tmp_path):
 
 def test_every_200_has_a_strong_etag_of_the_body_and_if_none_match_gets_304_without_a_body(start):
     server = start()
-    first = requests.get(f"{server.base_url}/files/a.txt", timeout=5)
-    assert first.status_code == 200 and first.content == b"file a"
-    assert first.headers["ETag"] == f'"{hashlib.sha256(b"file a").hexdigest()[:32]}"'  # strong: no W/
-    again = requests.get(f"{server.base_url}/files/a.txt", headers={"If-None-Match": first.headers["ETag"]},
-                         timeout=5)
-    assert again.status_code == 304 and again.content == b""
-    assert again.headers["ETag"] == first.headers["ETag"] and again.headers["Last-Modified"] == LAST_MODIFIED
-    other = requests.get(f"{server.base_url}/files/b.txt", headers={"If-None-Match": first.headers["ETag"]},
-                         timeout=5)
-    assert other.status_code == 200 and other.headers["ETag"] != first.headers["ETag"]
+    with requests.Session() as session:  # one kept-alive connection: a 304 must not leave bytes behind
+        first = session.get(f"{server.base_url}/files/a.txt", timeout=5)
+        assert first.status_code == 200 and first.content == b"file a"
+        assert first.headers["ETag"] == f'"{hashlib.sha256(b"file a").hexdigest()[:32]}"'  # strong: no W/
+        again = session.get(f"{server.base_url}/files/a.txt", headers={"If-None-Match": first.headers["ETag"]},
+                            timeout=5)
+        assert again.status_code == 304 and again.content == b""
+        assert again.headers["ETag"] == first.headers["ETag"] and again.headers["Last-Modified"] == LAST_MODIFIED
+        other = session.get(f"{server.base_url}/files/b.txt", headers={"If-None-Match": first.headers["ETag"]},
+                            timeout=5)
+        assert other.status_code == 200 and other.content == b"file b"
+        assert other.headers["ETag"] != first.headers["ETag"]
 
 
 def test_a_changed_body_gets_200_and_a_new_etag_despite_the_old_if_none_match(start):
