@@ -343,3 +343,17 @@ def test_a_snapshot_dag_only_for_live_feeds_hourly_unless_the_feed_says_otherwis
         "live_default": "@hourly", "live_quarter": "*/15 * * * *"}
     project = snapshot_schedules("gbfs")
     assert set(project) == {"demo_gbfs_live"}  # demo_gbfs is an archive: its yearly ingest fetches each year
+
+
+def test_a_rerun_of_an_archived_year_gets_304s_and_is_skipped_as_unchanged(demo_server, home, tmp_path, monkeypatch):
+    demo_entry = next(f for f in yaml.safe_load(paths.feeds_file().read_text(encoding="utf-8"))["feeds"]
+                      if f["feed_id"] == "demo_gbfs")
+    _registry(tmp_path, monkeypatch, feed_id="demo_gbfs", options=demo_entry["options"],
+              location=demo_entry["location"].replace("http://127.0.0.1:8765", demo_server.base_url))
+    first = ingest.ingest("demo_gbfs", "2024-01-01", "2025-01-01")
+    assert first["published"] == 2 * len(CITIES)
+    answered = len(demo_server.request_log)
+    second = ingest.ingest("demo_gbfs", "2024-01-01", "2025-01-01")
+    assert second.get("unchanged") is True
+    statuses = [logged.status for logged in list(demo_server.request_log)[answered:]]
+    assert statuses and set(statuses) == {304}  # every file asked for conditionally, none sent again
