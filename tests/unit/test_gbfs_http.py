@@ -51,11 +51,12 @@ def _envelope(data: dict, version: str | None, ttl: int = 60, stamp: object = 17
 
 
 def _serve_system(httpserver, prefix: str, version: str | None, *, languages: tuple[str, ...] = ("en",),
-                  ttl: int = 60, shared_system_information: str | None = None) -> str:
-    """A docked system of two stations on pytest-httpserver; returns its gbfs.json URL. GBFS 1.x/2.x
-    list their files per language (`/<lang>/<file>.json`), 3.x in one flat list."""
+                  ttl: int = 60, shared_system_information: str | None = None, stamp: str | None = None) -> str:
+    """A docked system of two stations on pytest-httpserver (`stamp`: its GBFS 3.0 last_updated);
+    returns its gbfs.json URL. GBFS 1.x/2.x list their files per language (`/<lang>/<file>.json`),
+    3.x in one flat list."""
     v3 = bool(version and version.startswith("3"))
-    stamp = "2024-07-05T10:00:00+02:00" if v3 else 1720166400
+    stamp = stamp or ("2024-07-05T10:00:00+02:00" if v3 else 1720166400)
     vehicles = "vehicles" if v3 else "bikes"
     stations = [{"station_id": "S1", "name": [{"text": "One", "language": "en"}] if v3 else "One", "lat": 40.4,
                  "lon": -3.7, "capacity": 10},
@@ -224,7 +225,16 @@ def _snapshot_figures(path: Path) -> tuple[int, float]:
 
 
 def _hour(number: int) -> tuple[str, str]:
+    """A snapshot run's period (its label names the landing folder; the snapshot itself is of now)."""
     return f"2026-03-01T{number:02d}:00:00+00:00", f"2026-03-01T{number + 1:02d}:00:00+00:00"
+
+
+def _this_year() -> tuple[str, str, str]:
+    """The yearly interval holding now (live snapshots have last_updated = now) and its label."""
+    from datetime import UTC, datetime
+
+    year = datetime.now(UTC).year
+    return f"{year}-01-01", f"{year + 1}-01-01", str(year)
 
 
 def test_live_status_changes_between_requests(demo_server):
@@ -276,10 +286,10 @@ def test_year_of_landed_snapshots_gives_the_median_and_reports_systems_that_stop
             shutil.rmtree(demo_dir(home) / "gbfs" / "2024" / "seoul")
             shutil.rmtree(demo_dir(home) / "gbfs" / "2023" / "seoul")
         gbfs_http.take_snapshot("live_bikes", *_hour(hour))
-    year = ("2026-01-01", "2027-01-01")
-    ingest.land("live_bikes", *year)
-    ingest.parse("live_bikes", *year)
-    rows = duckdb.sql(f"SELECT * FROM '{paths.candidates_file('gbfs', 'live_bikes', '2026')}'").df()
+    start, end, label = _this_year()
+    ingest.land("live_bikes", start, end)
+    ingest.parse("live_bikes", start, end)
+    rows = duckdb.sql(f"SELECT * FROM '{paths.candidates_file('gbfs', 'live_bikes', label)}'").df()
     figures = {(r["city_id"], r["indicator_code"]): r for r in rows.to_dict("records")}
 
     root = paths.landing_dir("gbfs", "live_bikes", "")
@@ -301,7 +311,7 @@ def test_year_of_landed_snapshots_gives_the_median_and_reports_systems_that_stop
     assert "3 snapshot(s) failed (the system did not answer), not counted" in seoul_note
     assert not any(city == "valencia" for city, _ in figures)  # no zero for a system that never answered
 
-    notices_file = paths.notices_file("gbfs", "live_bikes", "2026")
+    notices_file = paths.notices_file("gbfs", "live_bikes", label)
     notices = duckdb.sql(f"SELECT code, severity, file, message FROM '{notices_file}' WHERE code LIKE 'system_%' "
                          "ORDER BY file").fetchall()
     assert [(code, severity, Path(file).parent.name) for code, severity, file, _ in notices] == [
@@ -313,7 +323,7 @@ def test_a_rerun_of_the_year_with_no_new_snapshot_lands_the_same_index(demo_serv
     _registry(tmp_path, monkeypatch, location=f"{demo_server.base_url}/gbfs/live/madrid/gbfs.json", city_id="madrid")
     gbfs_http.take_snapshot("live_bikes", *_hour(3))
     feed = get_feed("live_bikes")
-    year = Interval.of("2026-01-01", "2027-01-01")
+    year = Interval.of(*_this_year()[:2])
     first, second = gbfs.fetch(feed, year), gbfs.fetch(feed, year)
     assert [p.content for p in first] == [p.content for p in second]
 
@@ -357,3 +367,31 @@ def test_a_rerun_of_an_archived_year_gets_304s_and_is_skipped_as_unchanged(demo_
     assert second.get("unchanged") is True
     statuses = [logged.status for logged in list(demo_server.request_log)[answered:]]
     assert statuses and set(statuses) == {304}  # every file asked for conditionally, none sent again
+
+
+def test_a_frozen_system_counts_once_and_one_stuck_in_an_earlier_year_is_reported_as_not_updating(
+        httpserver, home, tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    start, end, year = _this_year()
+    frozen = _serve_system(httpserver, "/frozen", "3.0", stamp=datetime.now(UTC).isoformat(timespec="seconds"))
+    stuck = _serve_system(httpserver, "/stuck", "3.0", stamp="2025-06-01T08:00:00+00:00")
+    _registry(tmp_path, monkeypatch, location=httpserver.url_for("/"),
+              options={"urls": {frozen: "madrid", stuck: "seoul"}})
+    for hour in range(3):
+        gbfs_http.take_snapshot("live_bikes", *_hour(hour))
+    ingest.land("live_bikes", start, end)
+    ingest.parse("live_bikes", start, end)
+    rows = duckdb.sql(f"SELECT city_id, indicator_code, source_value, note "
+                      f"FROM '{paths.candidates_file('gbfs', 'live_bikes', year)}'").fetchall()
+    assert {(city, code, value) for city, code, value, _ in rows} == {
+        ("madrid", "shared_bikes_per_1000", 4), ("madrid", "bike_dock_availability_share", 50.0)}
+    assert not any("median of" in note for *_, note in rows)  # three identical snapshots are one
+    notices_file = paths.notices_file("gbfs", "live_bikes", year)
+    notices = duckdb.sql(f"SELECT code, severity, file, message FROM '{notices_file}' WHERE code LIKE 'system_%' "
+                         "ORDER BY file, code").fetchall()
+    assert [(code, severity, file) for code, severity, file, _ in notices] == [
+        ("system_not_updating", "notice", frozen), ("system_stopped", "flagged", stuck)]
+    assert "2 snapshot(s) repeated" in notices[0][3]
+    assert "3 snapshot(s) carry a station_status last_updated outside the interval (2025-06-01T08:00:00Z): " \
+        "the system is not updating" in notices[1][3]

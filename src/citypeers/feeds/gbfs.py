@@ -40,7 +40,6 @@ from __future__ import annotations
 import glob
 import json
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -438,30 +437,47 @@ def _report_systems(
     payloads: list[LandedPayload], feed: Feed, interval: Interval, notices: Notices
 ) -> dict[str | None, int]:
     """Over HTTP: a notice for each system whose snapshots failed (`system_not_answering`: the figures
-    are the median of the others) and a flagged one for each system without any answered snapshot in
-    the interval (`system_stopped`: no figure for its city, never a zero). Returns failed snapshots
-    per city key, for the note."""
+    are the median of the others) or repeated an unchanged station_status (`system_not_updating`:
+    counted once), and a flagged one for each system without any answered snapshot in the interval
+    (`system_stopped`: no figure for its city, never a zero). Returns failed snapshots per city key,
+    for the note."""
     index = next((payload for payload in payloads if payload.request == gbfs_http.INDEX_REQUEST), None)
     if index is None:
         return {}
     indexed = gbfs_http.read_index(index, payloads, feed)
 
     def in_interval(record: dict) -> bool:
-        taken = record["taken_at"]
-        return taken is None or interval.start <= datetime.fromisoformat(taken.replace("Z", "+00:00")) < interval.end
+        moment = gbfs_http.snapshot_time(record)
+        return moment is None or interval.start <= moment < interval.end
+
+    def when(record: dict) -> str:
+        moment = gbfs_http.snapshot_time(record)
+        return f"{moment:%Y-%m-%dT%H:%M:%SZ}" if moment else "an unknown time"
 
     systems = {system["url"]: system for system in indexed.systems}
     for record in [*(record for record, _ in indexed.answered), *indexed.failed]:
         systems.setdefault(record["url"], record)
     failed: dict[str | None, int] = {}
     for url, system in sorted(systems.items()):
-        answered = sorted(r["taken_at"] or "" for r, _ in indexed.answered if r["url"] == url and in_interval(r))
+        answered = sorted(when(r) for r, _ in indexed.answered if r["url"] == url and in_interval(r))
         errors = sorted((r["taken_at"], r["error"]) for r in indexed.failed if r["url"] == url and in_interval(r))
+        repeated = [r for r in indexed.repeated.get(url, []) if in_interval(r)]
         city = system["city_key"] or feed.city_id
         last_error = f"the last at {errors[-1][0]}: {errors[-1][1]}" if errors else ""
+        if repeated:
+            notices.add(url, gbfs_http.NOT_UPDATING, "notice",
+                        f"{len(repeated)} snapshot(s) repeated a station_status already counted (the system published "
+                        f"nothing new; station_status last_updated {when(repeated[-1])}): each counted once")
         if not answered:
-            why = (f"{len(errors)} snapshot(s) failed, {last_error}" if errors else
-                   f"none was landed (is the snapshot DAG snapshot__gbfs__{feed.feed_id} running?)")
+            outside = [r for r, _ in indexed.answered if r["url"] == url and not in_interval(r)]
+            outside += [r for r in indexed.repeated.get(url, []) if not in_interval(r)]
+            if errors:
+                why = f"{len(errors)} snapshot(s) failed, {last_error}"
+            elif outside:
+                why = (f"its {len(outside)} snapshot(s) carry a station_status last_updated outside the interval "
+                       f"({when(outside[-1])}): the system is not updating")
+            else:
+                why = f"none was landed (is the snapshot DAG snapshot__gbfs__{feed.feed_id} running?)"
             notices.add(url, gbfs_http.STOPPED, "flagged",
                         f"no snapshot of this system answered in {interval.label}: {why}; no figure for {city}, "
                         "never counted as zero")
@@ -469,8 +485,8 @@ def _report_systems(
             failed[system["city_key"]] = failed.get(system["city_key"], 0) + len(errors)
             notices.add(url, gbfs_http.NOT_ANSWERING, "notice",
                         f"{len(errors)} of {len(errors) + len(answered)} snapshots failed ({last_error}; last "
-                        f"answered at {answered[-1] or 'the archive'}); the figures for {city} are the median of "
-                        f"the {len(answered)} that answered")
+                        f"answered at {answered[-1]}); the figures for {city} are the median of the "
+                        f"{len(answered)} that answered")
     return failed
 
 

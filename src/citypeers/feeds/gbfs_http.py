@@ -49,6 +49,7 @@ SNAPSHOT_RECORD = "snapshot.json"
 INDEX_REQUEST = "gbfs-snapshots"
 NOT_ANSWERING = "system_not_answering"
 STOPPED = "system_stopped"
+NOT_UPDATING = "system_not_updating"
 
 
 @dataclass(frozen=True)
@@ -265,19 +266,28 @@ class IndexedSnapshots:
     answered: list[tuple[dict[str, Any], dict[str, LandedPayload]]]
     failed: list[dict[str, Any]]
     systems: list[dict[str, Any]]
+    # per system URL, the snapshots whose station_status repeated one already counted (same bytes)
+    repeated: dict[str, list[dict[str, Any]]]
 
 
 def read_index(index: LandedPayload, payloads: list[LandedPayload], feed: Feed) -> IndexedSnapshots:
     """The index's snapshots with their landed files: fetched with the index (archives: matched by
     sha256 among the period's payloads) or landed by the snapshot DAG (`landed`, below the feed's
-    landing folder)."""
+    landing folder). A snapshot whose station_status has the bytes of one already counted for the
+    same system published nothing new (a frozen feed): it counts once, so a stalled system cannot
+    outweigh the snapshots that did change."""
     document = json.loads(index.path.read_bytes())
     here = {payload.sha256: payload for payload in payloads}
     root = paths.landing_dir(feed.source, feed.feed_id, "")
-    answered = []
+    answered, counted, repeated = [], set(), {}
     for record in document["snapshots"]:
         if record["status"] != "ok":
             continue
+        status = (record["url"], record["files"].get("station_status", {}).get("sha256"))
+        if status[1] is not None and status in counted:
+            repeated.setdefault(record["url"], []).append(record)
+            continue
+        counted.add(status)
         files = {}
         for role, file in record["files"].items():
             landed = here.get(file["sha256"])
@@ -290,4 +300,20 @@ def read_index(index: LandedPayload, payloads: list[LandedPayload], feed: Feed) 
             files[role] = LandedPayload(path=landed.path, sha256=landed.sha256, request=file["url"])
         answered.append((record, files))
     failed = [record for record in document["snapshots"] if record["status"] != "ok"]
-    return IndexedSnapshots(answered=answered, failed=failed, systems=document["systems"])
+    return IndexedSnapshots(answered=answered, failed=failed, systems=document["systems"], repeated=repeated)
+
+
+def snapshot_time(record: dict[str, Any]) -> datetime | None:
+    """When a snapshot's station_status says it was published (`last_updated`: POSIX seconds or RFC
+    3339), else when it was taken; the interval a snapshot counts for, as the parse counts it."""
+    stamp = record.get("files", {}).get("station_status", {}).get("last_updated")
+    try:
+        if isinstance(stamp, (int, float)) and not isinstance(stamp, bool):
+            return datetime.fromtimestamp(stamp, UTC)
+        if isinstance(stamp, str):
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    taken = record.get("taken_at")
+    return datetime.fromisoformat(taken.replace("Z", "+00:00")) if taken else None
