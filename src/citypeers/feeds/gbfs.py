@@ -282,8 +282,8 @@ def _snapshot_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, feed: Feed
     """
 
 
-# The station table's columns, for an interval without any answered snapshot.
-EMPTY_STATION_COLUMNS = (
+# The station table's columns (the table exists, empty, when no snapshot answered).
+STATION_COLUMNS = (
     "snapshot VARCHAR, city_key VARCHAR, snapshot_at_utc TIMESTAMP, last_updated VARCHAR, gbfs_version VARCHAR, "
     "station_id VARCHAR, station_name VARCHAR, capacity INTEGER, bikes_available INTEGER, bikes_disabled INTEGER, "
     "docks_available INTEGER, docks_disabled INTEGER, is_installed BOOLEAN, is_renting BOOLEAN, "
@@ -301,12 +301,17 @@ def _station_table(
     Snapshots go in one statement each: a single UNION ALL over a thousand snapshots (a network's
     feed for a year) planned every JSON read at once and needed several GB."""
     table = new_table_name("gbfs_stations")
-    if not checked:  # every system over HTTP stopped answering: no station, no figure
-        con.execute(f"CREATE TEMP TABLE {table} ({EMPTY_STATION_COLUMNS})")
-    for number, (snapshot, left_out) in enumerate(checked):
-        reasons = ", ".join(f"({row}, {sql_literal(reason)})" for row, reason in sorted(left_out.items()))
-        reasons_sql = f"(VALUES {reasons})" if reasons else "(SELECT NULL::BIGINT, NULL::VARCHAR LIMIT 0)"
-        rows = f"""
+    con.execute(f"CREATE TEMP TABLE {table} ({STATION_COLUMNS})")
+    for snapshot, left_out in checked:
+        con.execute(f"INSERT INTO {table} BY NAME {_snapshot_rows_sql(con, snapshot, left_out, feed)}")
+    return table
+
+
+def _snapshot_rows_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, left_out: dict[int, str], feed: Feed) -> str:
+    """One snapshot's station rows with `breaks_capacity` and `left_out_reason`."""
+    reasons = ", ".join(f"({row}, {sql_literal(reason)})" for row, reason in sorted(left_out.items()))
+    reasons_sql = f"(VALUES {reasons})" if reasons else "(SELECT NULL::BIGINT, NULL::VARCHAR LIMIT 0)"
+    return f"""
         SELECT stations.*,
             coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled
                 > capacity AS breaks_capacity,
@@ -316,8 +321,6 @@ def _station_table(
         FROM ({_snapshot_sql(con, snapshot, feed)}) AS stations
         LEFT JOIN {reasons_sql} AS reasons(source_row, reason) USING (source_row)
         """
-        con.execute(f"CREATE TEMP TABLE {table} AS {rows}" if number == 0 else f"INSERT INTO {table} {rows}")
-    return table
 
 
 def station_rows(
@@ -336,9 +339,18 @@ def _check_snapshots(
     fails the interval on an error notice. Returns each snapshot with its stations to leave out."""
     checked = []
     found = snapshots(payloads, feed)
+    parsed: dict[str, object] = {}  # sha256 -> JSON: the files most snapshots share are read once
+    known_valid: set[tuple[str, str, str]] = set()
     for snapshot in found:
-        documents = {role: read_json(payload.path.read_bytes(), f"{snapshot.label}/{snapshot.names[role]}", notices)
-                     for role, payload in snapshot.files.items()}
+        documents = {}
+        for role, payload in snapshot.files.items():
+            if payload.sha256 not in parsed:
+                document = read_json(payload.path.read_bytes(), f"{snapshot.label}/{snapshot.names[role]}", notices)
+                if document is None:
+                    documents[role] = None
+                    continue
+                parsed[payload.sha256] = document
+            documents[role] = parsed[payload.sha256]
         if any(document is None for document in documents.values()):
             continue
         if snapshot.status is None:
@@ -351,7 +363,8 @@ def _check_snapshots(
                             "this system publishes no stations: gbfs.json lists neither station_information nor "
                             "station_status (a free-floating system?), and both figures count docked stations")
             continue
-        check = check_snapshot(snapshot.label, snapshot.names, documents, notices)
+        check = check_snapshot(snapshot.label, snapshot.names, documents, notices, known_valid=known_valid,
+                               digests={role: payload.sha256 for role, payload in snapshot.files.items()})
         if check.version is not None:
             checked.append((snapshot, check.left_out))
     notices.raise_for_errors(where="; ".join(snapshot.folder for snapshot in found))
