@@ -395,3 +395,14 @@ def test_a_frozen_system_counts_once_and_one_stuck_in_an_earlier_year_is_reporte
     assert "2 snapshot(s) repeated" in notices[0][3]
     assert "3 snapshot(s) carry a station_status last_updated outside the interval (2025-06-01T08:00:00Z): " \
         "the system is not updating" in notices[1][3]
+
+
+def test_systems_resolve_relative_urls_and_year_against_the_location_as_a_base(home):
+    feed = _feed("https://bikes.example/gbfs", urls={"{year}/madrid/gbfs.json": "madrid",
+                                                     "https://other.example/seoul/gbfs.json": "seoul"})
+    found = {system.city_key: system for system in gbfs_http.systems(feed, 2024)}
+    assert found["madrid"].url == "https://bikes.example/gbfs/2024/madrid/gbfs.json" and found["madrid"].is_archive
+    assert found["seoul"].url == "https://other.example/seoul/gbfs.json" and not found["seoul"].is_archive
+    single = gbfs_http.systems(_feed("https://bikes.example/valencia/gbfs.json"), 2024)
+    assert [(s.url, s.city_key, s.is_archive) for s in single] == [("https://bikes.example/valencia/gbfs.json", None,
+                                                                    False)]

@@ -1,11 +1,15 @@
 """GBFS (General Bikeshare Feed Specification) snapshots → bike-share indicator observations.
 
-A *snapshot* is one folder holding `station_information.json` and `station_status.json` as a
-system published them at one moment (optionally with its `gbfs.json` discovery file). The
-location is a path glob (`{home}`, `{year}`) matching snapshot folders or files in them; every
-match stands for its folder. With `gbfs.json` present its feed list says which files to read:
-its URLs usually still point at the live system (`https://.../station_status.json`), so they are
-matched by file name inside the snapshot folder.
+A *snapshot* is a system's `station_information.json` and `station_status.json` as it published
+them at one moment (optionally with its `gbfs.json` discovery file and system_information).
+
+- Over HTTP (an http(s) `location`: a system's gbfs.json, or the base of `options.urls` /
+  `urls_file`): auto-discovery, `ttl`, the snapshot DAG of live systems and the yearly index of
+  their snapshots are `citypeers.feeds.gbfs_http`; the parse reads the index.
+- Offline drops: the location is a path glob (`{home}`, `{year}`) matching snapshot folders or
+  files in them; every match stands for its folder. With `gbfs.json` present its feed list says
+  which files to read: its URLs usually still point at the live system
+  (`https://.../station_status.json`), so they are matched by file name inside the snapshot folder.
 
 Per snapshot, two figures for the city:
 - `shared_bikes_per_1000`, sent as a city TOTAL in `bike` (dbt divides it by the population of

@@ -35,6 +35,7 @@ from urllib.parse import urljoin
 
 from citypeers import landing, paths
 from citypeers.errors import ConfigError, FeedError
+from citypeers.feeds import http
 from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
@@ -63,7 +64,7 @@ class System:
 
 
 def is_http(feed: Feed) -> bool:
-    return feed.location.startswith(("http://", "https://"))
+    return http.is_url(feed.location)
 
 
 def _configured_urls(feed: Feed) -> dict[str, str | None]:
@@ -77,16 +78,23 @@ def _configured_urls(feed: Feed) -> dict[str, str | None]:
         if not path.exists():
             raise ConfigError(f"feed '{feed.feed_id}': urls_file {path} does not exist — create it (columns "
                               "url,city_key) or run `citypeers demo-data` for the demo feeds")
-        with path.open(newline="", encoding="utf-8") as handle:
-            urls.update({row["url"]: row["city_key"] for row in csv.DictReader(handle)})
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+        if rows and not {"url", "city_key"} <= set(rows[0]):
+            raise ConfigError(f"feed '{feed.feed_id}': urls_file {path} needs the columns url,city_key")
+        urls.update({row["url"].strip(): row["city_key"].strip() for row in rows if row["url"].strip()})
     return urls or {feed.location: None}
 
 
 def systems(feed: Feed, year: int) -> list[System]:
-    """Every system of the feed for `year` (relative URLs joined to the location)."""
+    """Every system of the feed for `year`. With a URL mapping the location is the base of relative
+    URLs (a missing trailing `/` added, as for GTFS: `.../gbfs` and `.../gbfs/` are the same base)."""
+    configured = _configured_urls(feed)
     base = feed.location.format(home=paths.home(), year=year)
+    if list(configured) != [feed.location] and not base.endswith("/"):
+        base += "/"
     return [System(urljoin(base, url.format(year=year)), url, key, "{year}" in feed.location + url)
-            for url, key in _configured_urls(feed).items()]
+            for url, key in configured.items()]
 
 
 def _utc_text(moment: datetime) -> str:
@@ -102,21 +110,17 @@ class Fetcher:
     """The GETs of one fetch: a URL is asked for again only once its `ttl` (seconds) has expired."""
 
     def __init__(self, feed: Feed, interval: Interval):
-        from citypeers.feeds import http
-
-        self.feed, self.interval, self._http = feed, interval, http
+        self.feed, self.interval = feed, interval
         self.session = http.session(feed)
         self._kept: dict[str, tuple[float, Payload, Any]] = {}
-        self.requests = 0
 
     def get(self, url: str, what: str) -> tuple[Payload, Any]:
         """(payload, parsed JSON) of a GBFS file; `what` names it in errors."""
         kept = self._kept.get(url)
         if kept and time.monotonic() < kept[0]:
             return kept[1], kept[2]
-        self.requests += 1
         try:
-            payload = self._http.get(self.feed, self.interval, url, expect="json", session=self.session,
+            payload = http.get(self.feed, self.interval, url, expect="json", session=self.session,
                                      suffix=".json")
         except FeedError as exc:
             raise FeedError(self.feed.feed_id, f"{what}: {exc.problem}", where=exc.where or url,
