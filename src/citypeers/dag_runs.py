@@ -53,16 +53,21 @@ def run_all(until: str) -> tuple[list[tuple[str, datetime]], int]:
     skipped = 0
     for number, (dag_id, run_date, feed, interval) in enumerate(runs, start=1):
         log.info("run %d of %d: %s, interval ending %s", number, len(runs), dag_id, run_date.date())
-        started = time.time()
+        before = _publish_record(feed, interval)
         dags_test(dag_id, run_date)
-        if feed is not None and _skipped(feed, interval, started):
+        if before is not None and _publish_record(feed, interval) == before:
             skipped += 1
             log.info("%s %s: unchanged since its last publish, parse and validate skipped", dag_id, interval.label)
     return [(dag_id, run_date) for dag_id, run_date, *_ in runs], skipped
 
 
-def _skipped(feed: Feed, interval: Interval, started: float) -> bool:
-    """A successful ingest run either publishes (rewriting the period's publish record) or skips an
-    unchanged period (leaving the record of the earlier publish as it was)."""
+def _publish_record(feed: Feed | None, interval: Interval | None) -> tuple[int, bytes] | None:
+    """The period's publish record as it is on disk. A successful ingest run either publishes
+    (rewriting it) or skips an unchanged period (leaving it untouched): same record after the
+    run, the run was skipped."""
+    if feed is None:
+        return None
     record = paths.published_record(feed.source, feed.feed_id, interval.label)
-    return record.exists() and record.stat().st_mtime < started
+    if not record.exists():
+        return None
+    return record.stat().st_mtime_ns, record.read_bytes()

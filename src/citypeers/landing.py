@@ -45,17 +45,20 @@ def rejected_dir(feed: Feed, interval: Interval) -> Path:
 
 
 def _land(folder: Path, payload: Payload) -> tuple[Path, str]:
-    """Write a payload under its content hash, once. A streamed file (hashed by the fetch layer) is
-    moved into place; any other file is copied in blocks and hashed as it is read, so the name
-    always matches the bytes kept."""
+    """Write a payload under its content hash, once. A file the fetch layer streamed into
+    `.incoming/` (and hashed) is moved into place; any other file (a file on disk, or a landed file
+    of another period or home) is copied in blocks and hashed as it is read, so the name always
+    matches the bytes kept and nothing is taken out of the landing zone."""
     if payload.file is not None and payload.sha256 is not None:
         target = folder / f"{payload.sha256}{payload.suffix}"
-        if payload.file.resolve() != target.resolve():
+        if payload.file.resolve() == target.resolve():  # a 304: the landed file is current
+            return target, payload.sha256
+        if payload.file.parent.name == INCOMING:  # streamed by the fetch layer: moved, never copied
             if target.exists():
                 payload.file.unlink()
             else:
                 shutil.move(payload.file, target)
-        return target, payload.sha256
+            return target, payload.sha256
     temporary = folder / f".landing.{os.getpid()}.tmp"
     digest = hashlib.sha256()
     with temporary.open("wb") as out:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from werkzeug import Request, Response
 from citypeers import cli, ingest, landing, paths
 from citypeers.errors import ContractError, FeedError
 from citypeers.feeds import http
+from citypeers.feeds.payloads import Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 from tests.citypeers_home import temporary_home
@@ -191,6 +193,31 @@ def test_a_redirect_loop_is_refused_naming_the_loop(home, httpserver):
     assert f"redirect loop: more than {http.MAX_REDIRECTS} redirects" in str(raised.value)
 
 
+def test_a_server_that_does_not_answer_in_time_fails_with_no_status_and_the_timeout(home, httpserver):
+    def slow(_: Request) -> Response:
+        time.sleep(1.5)
+        return Response(b"[]", content_type="application/json")
+
+    httpserver.expect_request("/v3/slow.json").respond_with_handler(slow)
+    url = httpserver.url_for("/v3/slow.json")
+    with pytest.raises(FeedError) as raised:
+        http.get(_feed(httpserver, timeout_seconds=0.3, max_retries=0), DAY, url, expect="json")
+    _names_feed_url_and_status(raised.value, url, "no HTTP status")
+    assert "no answer within the timeout of 0.3 s" in str(raised.value) and "after 0 retries" in str(raised.value)
+
+
+def test_a_refused_connection_is_retried_then_fails_with_no_status(home, httpserver):
+    import socket
+
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}/v3/doc.json"  # nobody listens once closed
+    with pytest.raises(FeedError) as raised:
+        http.get(_feed(httpserver, max_retries=2), DAY, url, expect="json")
+    _names_feed_url_and_status(raised.value, url, "no HTTP status")
+    assert "Connection refused, after 2 retries" in str(raised.value) and "timeout" not in str(raised.value)
+
+
 def test_a_body_above_max_bytes_is_refused_whether_declared_or_streamed(home, httpserver):
     body = b"x" * 5000
     httpserver.expect_request("/v3/declared.csv").respond_with_data(body, content_type="text/csv")
@@ -341,3 +368,49 @@ def test_an_unchanged_period_ends_the_dag_task_as_skipped():
     assert _skip_if_unchanged(published) is published
     with pytest.raises(AirflowSkipException, match="feed f period 2024: the landed payloads are those"):
         _skip_if_unchanged({"feed_id": "f", "period": "2024", "unchanged": True})
+
+
+def test_run_dags_counts_the_intervals_skipped_as_unchanged(tmp_path, monkeypatch):
+    """`citypeers run-dags` runs each interval with `airflow dags test` (here the same three ingest
+    steps in-process) and counts the intervals whose publish record the run left untouched."""
+    from citypeers import dag_runs
+
+    (tmp_path / "feeds.yml").write_text(textwrap.dedent("""
+        feeds:
+          - feed_id: yearly_sheet
+            source: indicator_template
+            location: "{home}/sheets/{year}.csv"
+            schedule: "@yearly"
+            start_date: "2023-01-01"
+        """), encoding="utf-8")
+    monkeypatch.setenv("CITYPEERS_FEEDS", str(tmp_path / "feeds.yml"))
+
+    def sheet(year: int, value: float) -> None:
+        (tmp_path / "home" / "sheets" / f"{year}.csv").write_text(
+            f"city,indicator_code,period,value,unit,source,note\nmadrid,msw_recycled_share,{year},{value},%,t,\n",
+            encoding="utf-8")
+
+    def dags_test(dag_id: str, run_date) -> None:
+        if dag_id.startswith("ingest__"):
+            ingest.ingest(dag_id.split("__")[2], run_date.replace(year=run_date.year - 1), run_date)
+
+    monkeypatch.setattr(dag_runs, "dags_test", dags_test)
+    with temporary_home(tmp_path / "home"):
+        (tmp_path / "home" / "sheets").mkdir(parents=True)
+        sheet(2023, 30.0)
+        sheet(2024, 31.0)
+        runs, skipped = dag_runs.run_all("2025-01-01")
+        assert (len(runs), skipped) == (4, 0)  # two intervals, the transform, the briefs
+        assert dag_runs.run_all("2025-01-01")[1] == 2
+        sheet(2024, 32.5)
+        assert dag_runs.run_all("2025-01-01")[1] == 1
+
+
+def test_a_landed_file_handed_to_another_period_is_copied_never_moved_out(home, httpserver):
+    httpserver.expect_request("/v3/doc.json").respond_with_data(b"[7]", content_type="application/json")
+    feed = _feed(httpserver)
+    [landed] = landing.keep(feed, DAY, [http.get(feed, DAY, httpserver.url_for("/v3/doc.json"), expect="json")])
+    next_day = Interval.of("2023-10-17", "2023-10-18")
+    reused = Payload(content=None, suffix=".json", request="r", file=landed.path, sha256=landed.sha256)
+    [copied] = landing.keep(feed, next_day, [reused])
+    assert landed.path.read_bytes() == copied.path.read_bytes() == b"[7]" and copied.path != landed.path

@@ -255,10 +255,11 @@ def test_a_rerun_of_the_same_interval_gives_the_same_partition(registry_dir):
     _write_csv(registry_dir, [*GOOD_CSV_ROWS, "bad,Atlantis,T,,low_emission_zone,no2_annual_mean,2020-01-01,,zone,,,"])
     first = ingest.ingest("city_practices", *YEAR_2025)
     partition, quarantine = _partition(), _quarantine()
-    second = ingest.ingest("city_practices", *YEAR_2025)
+    second = ingest.ingest("city_practices", *YEAR_2025, force=True)  # parsed and validated again
     assert second == first
     pd.testing.assert_frame_equal(_partition(), partition)
     assert _quarantine() == quarantine
+    assert ingest.ingest("city_practices", *YEAR_2025)["unchanged"] is True  # unforced: the same payload is skipped
 
 
 def test_a_registry_file_of_another_format_or_without_its_columns_is_a_feed_error(registry_dir):

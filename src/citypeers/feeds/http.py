@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import IncompleteRead, ProtocolError
 from urllib3.util.retry import Retry
@@ -202,13 +203,15 @@ def _fetch(feed, interval, http_session, key, url, *, expect, params, method, js
             action="the server redirects in a circle: open the URL in a browser and put the final URL in feeds.yml",
         ) from exc
     except requests.RequestException as exc:
+        slow = _timed_out(exc)
+        what = f"no answer within the timeout of {timeout:g} s ({_reason(exc)})" if slow else _reason(exc)
         raise FeedError(
             feed.feed_id,
-            f"no HTTP status: {_reason(exc)} (after {_option(feed, 'max_retries', DEFAULT_MAX_RETRIES, int)} "
-            f"retries, timeout {timeout:g} s)",
+            f"no HTTP status: {what}, after {_option(feed, 'max_retries', DEFAULT_MAX_RETRIES, int)} retries",
             where=shown,
-            action="check that the server is reachable and the URL in feeds.yml; raise options.timeout_seconds "
-            "if the server is slow (for the demo feeds start the demo feed server)",
+            action="raise options.timeout_seconds if the server is just slow, else rerun later" if slow else
+            "check that the server is up and reachable from here and the host in feeds.yml (for the demo feeds "
+            "start the demo feed server)",
         ) from exc
     with response:
         status = response.status_code
@@ -456,6 +459,19 @@ def _reason(exc: BaseException) -> str:
             break
     text = str(cause).replace("\n", " ")
     return f"{type(cause).__name__}: {text[:200]}"
+
+
+def _timed_out(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None or isinstance(cause, urllib3.exceptions.NewConnectionError):  # a ConnectTimeoutError subclass
+            return False
+        if isinstance(cause, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+            return True
+        cause = getattr(cause, "reason", None) or cause.__cause__ or cause.__context__
+        if not isinstance(cause, BaseException):
+            return False
+    return False
 
 
 def _url_suffix(url: str) -> str:
