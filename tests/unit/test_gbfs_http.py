@@ -406,3 +406,20 @@ def test_systems_resolve_relative_urls_and_year_against_the_location_as_a_base(h
     single = gbfs_http.systems(_feed("https://bikes.example/valencia/gbfs.json"), 2024)
     assert [(s.url, s.city_key, s.is_archive) for s in single] == [("https://bikes.example/valencia/gbfs.json", None,
                                                                     False)]
+
+
+def test_a_live_snapshot_whose_status_has_no_stations_is_a_failed_snapshot_and_its_body_is_kept(
+        httpserver, home, tmp_path, monkeypatch):
+    url = httpserver.url_for("/broken/gbfs.json")
+    httpserver.expect_request("/broken/gbfs.json").respond_with_json(_envelope(
+        {"feeds": [{"name": "station_status", "url": httpserver.url_for("/broken/station_status.json")}]}, "3.0"))
+    httpserver.expect_request("/broken/station_status.json").respond_with_json(
+        _envelope({"error": "maintenance"}, "3.0"))
+    _registry(tmp_path, monkeypatch, location=url, city_id="madrid")
+    with pytest.raises(FeedError, match=r"station_status.*no data\.stations array; the body is kept in .*rejected"):
+        gbfs_http.take_snapshot("live_bikes", *_hour(4))
+    folder = paths.landing_dir("gbfs", "live_bikes", Interval.of(*_hour(4)).label)
+    record = json.loads((folder / "snapshot.json").read_text())["systems"][0]
+    assert record["status"] == "failed" and "no data.stations array" in record["error"]
+    kept = list((folder / "rejected").glob("*.json"))
+    assert any(b"maintenance" in path.read_bytes() for path in kept)

@@ -123,22 +123,32 @@ class Fetcher:
             payload = http.get(self.feed, self.interval, url, expect="json", session=self.session,
                                      suffix=".json")
         except FeedError as exc:
-            raise FeedError(self.feed.feed_id, f"{what}: {exc.problem}", where=exc.where or url,
+            raise FeedError(self.feed.feed_id, f"{what}, which failed: {exc.problem}", where=exc.where or url,
                             action=exc.action or "check the system's gbfs.json and its URLs") from exc
         content = payload.content if payload.content is not None else payload.file.read_bytes()
         try:
             document = json.loads(content)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise FeedError(self.feed.feed_id, f"{what} is not valid JSON ({exc})", where=url,
-                            action="check the URL; the system may be down or answering an error page") from exc
+            self.refuse(payload, what, f"not valid JSON ({exc})")
         self._kept[url] = (time.monotonic() + (_ttl(document) or 0), payload, document)
         return payload, document
 
+    def refuse(self, payload: Payload, what: str, problem: str) -> None:
+        """Keep a body that arrived but cannot be used (rejected/, as the fetch layer does) and raise."""
+        self._kept = {url: kept for url, kept in self._kept.items() if kept[1] is not payload}
+        kept = http.reject(self.feed, self.interval, payload, problem)
+        raise FeedError(self.feed.feed_id, f"{what}: {problem}; the body is kept in {kept}", where=payload.request,
+                        action="check the URL; the system may be down or answering an error document")
 
-def discover(fetcher: Fetcher, system: System) -> tuple[dict[str, Any], list[Payload]]:
+
+def discover(fetcher: Fetcher, system: System, *, live: bool = False) -> tuple[dict[str, Any], list[Payload]]:
     """One snapshot of a system: its gbfs.json, then every listed file it follows. Returns the
-    record (files by role with URL, sha256, ttl and last_updated) and the payloads to land."""
-    from citypeers.feeds.gbfs import feed_urls
+    record (files by role with URL, sha256, ttl and last_updated) and the payloads to land.
+
+    `live` (the snapshot DAG): a station file without a `data.stations` array fails the snapshot
+    here, recorded like a system that did not answer, instead of failing the whole year's parse
+    (what such a file does in an archive or a file drop, docs/feed_validation.md)."""
+    from citypeers.feeds.gbfs import ROLES, feed_urls
 
     gbfs_payload, discovery = fetcher.get(system.url, f"gbfs.json {system.url}")
     listed = feed_urls(discovery, fetcher.feed, system.url)
@@ -146,7 +156,12 @@ def discover(fetcher: Fetcher, system: System) -> tuple[dict[str, Any], list[Pay
     for role in FOLLOWED_ROLES:
         if role in listed:
             url = urljoin(system.url, listed[role])
-            payload, document = fetcher.get(url, f"{system.url} lists {role} at {url}, which failed")
+            what = f"{system.url} lists {role} at {url}"
+            payload, document = fetcher.get(url, what)
+            data = document.get("data") if isinstance(document, dict) else None
+            if live and role in ROLES and not isinstance(data.get("stations") if isinstance(data, dict) else None,
+                                                         list):
+                fetcher.refuse(payload, what, "not a GBFS station file: no data.stations array")
             fetched[role] = (url, payload, document)
     files = {
         role: {"url": url, "sha256": payload.sha256, "ttl": _ttl(document),
@@ -182,7 +197,7 @@ def take_snapshot(feed_id: str, start: Any, end: Any) -> dict[str, Any]:
         if system.is_archive:
             continue
         try:
-            record, fetched = discover(fetcher, system)
+            record, fetched = discover(fetcher, system, live=True)
         except FeedError as exc:
             log.warning("GBFS system %s did not answer: %s", system.url, exc)
             record, fetched = {"system": system.configured, "url": system.url, "city_key": system.city_key,
