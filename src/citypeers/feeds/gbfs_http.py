@@ -241,7 +241,9 @@ def _landed_snapshots(feed: Feed, interval: Interval) -> list[dict[str, Any]]:
     root = paths.landing_dir(feed.source, feed.feed_id, "")
     margin = timedelta(days=1)
     found = []
-    for record_file in sorted(root.glob(f"*/{SNAPSHOT_RECORD}")):
+    years = range((interval.start - margin).year, (interval.end + margin).year + 1)
+    record_files = sorted({path for year in years for path in root.glob(f"{year}-*/{SNAPSHOT_RECORD}")})
+    for record_file in record_files:
         document = json.loads(record_file.read_text(encoding="utf-8"))
         for record in document["systems"]:
             taken = datetime.fromisoformat(record["taken_at"].replace("Z", "+00:00"))
