@@ -195,7 +195,8 @@ def _indexed_snapshot(record: dict, files: dict[str, LandedPayload], feed: Feed)
     where = f"{record['url']} (landed as {files['gbfs'].path})"
     listed = _feed_file_names(_load_discovery(files["gbfs"].path.read_bytes(), feed, where), feed, where)
     city = record["city_key"] or feed.city_id or "system"
-    taken = record["taken_at"] or record["files"].get("station_status", {}).get("last_updated") or ""
+    moment = gbfs_http.snapshot_time(record)
+    taken = f"{moment:%Y-%m-%dT%H:%M:%SZ}" if moment else ""
     return Snapshot(folder=f"{record['url']}@{record['taken_at'] or 'archive'}", files=files,
                     names={**_default_names(), **listed, "gbfs": DISCOVERY},
                     publishes_stations=any(role in listed for role in ROLES),
