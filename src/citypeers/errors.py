@@ -14,8 +14,9 @@ class FeedError(CitypeersError):
     points at it and says what to do next.
     """
 
-    def __init__(self, feed_id: str, problem: str, *, where: str = "", action: str = ""):
+    def __init__(self, feed_id: str, problem: str, *, where: str = "", action: str = "", retryable: bool = True):
         self.feed_id = feed_id
+        self.retryable = retryable  # False: a retry cannot help (a 404, a redirect loop); fail at once
         self.problem = problem
         self.where = where
         self.action = action

@@ -131,7 +131,7 @@ def test_a_server_error_that_persists_names_the_status_and_the_retries(home, htt
     with pytest.raises(FeedError) as raised:
         http.get(_feed(httpserver, max_retries=2), DAY, url, expect="json")
     _names_feed_url_and_status(raised.value, url, "HTTP 503")
-    assert "after 2 retries" in str(raised.value) and len(httpserver.log) == 3
+    assert "after 2 retries" in str(raised.value) and len(httpserver.log) == 3 and raised.value.retryable
     assert _kept_body(str(raised.value)).read_bytes() == b"down for maintenance"
 
 
@@ -180,6 +180,7 @@ def test_a_missing_or_gone_file_names_the_status_and_keeps_the_error_page(home, 
         http.get(_feed(httpserver), DAY, url, expect="zip")
     _names_feed_url_and_status(raised.value, url, f"HTTP {status}")
     assert meaning in str(raised.value) and len(httpserver.log) == 1  # not retried
+    assert raised.value.retryable is False  # the ingest DAG fails at once, without task retries
     assert _kept_body(str(raised.value)).suffix == ".html"
 
 
@@ -414,3 +415,18 @@ def test_a_landed_file_handed_to_another_period_is_copied_never_moved_out(home, 
     reused = Payload(content=None, suffix=".json", request="r", file=landed.path, sha256=landed.sha256)
     [copied] = landing.keep(feed, next_day, [reused])
     assert landed.path.read_bytes() == copied.path.read_bytes() == b"[7]" and copied.path != landed.path
+
+
+def test_the_land_task_fails_at_once_on_an_error_a_retry_cannot_fix(monkeypatch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from citypeers.dag_factories.ingest import build_ingest_dag
+
+    land = build_ingest_dag("openaq_air", "http_test", "@daily", "2024-01-01").get_task("land").python_callable
+    for retryable, raised in ((False, AirflowFailException), (True, FeedError)):
+        def failing(*_, retryable=retryable):
+            raise FeedError("http_test", "HTTP 404 Not Found", where="http://x/y", retryable=retryable)
+
+        monkeypatch.setattr(ingest, "land", failing)
+        with pytest.raises(raised, match="HTTP 404 Not Found"):
+            land("2024-01-01", "2024-01-02")

@@ -18,7 +18,8 @@ partition and the Asset `citypeers://parsed/{source}` is updated, which triggers
 **Triage a failure**
 - `land` failed: the feed could not be reached or answered with errors; retries back off and honour
   `Retry-After`. The error names the URL, the HTTP status and what to do; a body that arrived but was
-  rejected is kept in the period's `rejected/` folder. Check the location in `feeds.yml`.
+  rejected is kept in the period's `rejected/` folder. Check the location in `feeds.yml`. Errors a
+  retry cannot fix (404/410, 401/403, a redirect loop, a body above `max_bytes`) fail at once.
 - `parse` and `validate` **skipped**: not a failure. The period's payloads are those of its last
   publish (an HTTP 304 or identical bytes), so nothing was parsed and the transform is not triggered.
 - `parse` failed: the payload is malformed. The error names the payload file in
@@ -67,8 +68,16 @@ def build_ingest_dag(source: str, feed_id: str, schedule: str, start_date: str):
         @task
         def land(data_interval_start=None, data_interval_end=None):
             from citypeers import ingest
+            from citypeers.errors import FeedError
 
-            return ingest.land(feed_id, data_interval_start, data_interval_end)
+            try:
+                return ingest.land(feed_id, data_interval_start, data_interval_end)
+            except FeedError as error:
+                if error.retryable:
+                    raise
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(str(error)) from error  # a 404 stays a 404: no task retries
 
         @task
         def parse(data_interval_start=None, data_interval_end=None):

@@ -10,8 +10,8 @@ HTTP status and what to do; a body that arrived but was rejected is kept in the 
 `rejected/` folder and the error says where.
 
 Feed options (feeds.yml `options:`): `timeout_seconds` (60, per connect and per read),
-`max_retries` (6), `backoff_factor` (0.5 s, doubling), `max_bytes` (2 GiB), `connection` (an
-Airflow Connection id: credentials never live in feeds.yml).
+`max_retries` (6), `backoff_factor` (0.5: urllib3 waits 0, 1, 2, 4 ... s), `max_bytes` (2 GiB),
+`connection` (an Airflow Connection id: credentials never live in feeds.yml).
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def _new_session(feed: Feed) -> requests.Session:
             where="feeds.yml options",
             action="replace api_key_env with `connection: <conn_id>` and define the connection in Airflow, or "
             "for the command line export AIRFLOW_CONN_<CONN_ID>='{\"conn_type\": \"http\", \"password\": \"<key>\"}'",
+            retryable=False,
         )
     conn_id = feed.options.get("connection")
     if conn_id:
@@ -104,7 +105,7 @@ def _option(feed: Feed, name: str, default: Any, kind: type) -> Any:
         value = None
     if value is None or value < 0:
         raise FeedError(feed.feed_id, f"options.{name} {raw!r} is not a non-negative {kind.__name__}",
-                        where="feeds.yml options", action=f"set options.{name} to e.g. {default}")
+                        where="feeds.yml options", action=f"set options.{name} to e.g. {default}", retryable=False)
     return value
 
 
@@ -125,6 +126,7 @@ def _apply_connection(http_session: requests.Session, feed: Feed, conn_id: str) 
             where="Airflow Connections",
             action=f"add it in Airflow (Admin → Connections), or for the command line export "
             f"AIRFLOW_CONN_{conn_id.upper()}='{{\"conn_type\": \"http\", \"password\": \"<api key>\"}}'",
+            retryable=False,
         ) from exc
     extra = connection.extra_dejson
     http_session.headers.update({str(k): str(v) for k, v in (extra.get("headers") or {}).items()})
@@ -201,6 +203,7 @@ def _fetch(feed, interval, http_session, key, url, *, expect, params, method, js
             f"{last.headers.get('Location') if last is not None else '?'})",
             where=shown,
             action="the server redirects in a circle: open the URL in a browser and put the final URL in feeds.yml",
+            retryable=False,
         ) from exc
     except requests.RequestException as exc:
         slow = _timed_out(exc)
@@ -243,6 +246,7 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
             "the body was not downloaded",
             where=shown,
             action="raise options.max_bytes if the file is really that large, or ask for a smaller extract",
+            retryable=False,
         )
     incoming = landing.incoming_dir(feed, interval)
     incoming.mkdir(parents=True, exist_ok=True)
@@ -269,6 +273,7 @@ def _stream(feed, interval, response, key, shown, *, expect, suffix, fetched_at,
             f"{status}: the body passed options.max_bytes ({max_bytes:,} bytes) and was cut off; nothing kept",
             where=shown,
             action="raise options.max_bytes if the file is really that large, or ask for a smaller extract",
+            retryable=False,
         ) from None
     except (requests.exceptions.ChunkedEncodingError, requests.ConnectionError, ProtocolError,
             IncompleteRead) as exc:
@@ -429,14 +434,15 @@ def _status_error(feed: Feed, response: requests.Response, shown: str, kept: Pat
         action = ("the publisher moved or removed it: find the current URL (for GTFS the Mobility Database "
                   "catalog lists it) and update feeds.yml; for a period the source does not cover, drop the "
                   "interval from the backfill")
-        return FeedError(feed.feed_id, f"{label}: {gone}{body}", where=shown, action=action)
+        return FeedError(feed.feed_id, f"{label}: {gone}{body}", where=shown, action=action, retryable=False)
     if status == 429:
         return FeedError(feed.feed_id, f"{label}: rate limited{after}{body}", where=shown,
                          action="the source still rate limits: rerun later, lower the schedule's frequency, "
                          "or use an API key (options.connection)")
     if status in (401, 403):
         return FeedError(feed.feed_id, f"{label}: access refused{body}", where=shown,
-                         action="check the credentials of the feed's Airflow Connection (options.connection)")
+                         action="check the credentials of the feed's Airflow Connection (options.connection)",
+                         retryable=False)
     if status >= 500:
         return FeedError(feed.feed_id, f"{label}: server error{after}{body}", where=shown,
                          action="the source is failing: rerun the interval later (the task retries do)")
@@ -444,7 +450,8 @@ def _status_error(feed: Feed, response: requests.Response, shown: str, kept: Pat
         return FeedError(feed.feed_id, f"{label} but no earlier payload of this request is landed", where=shown,
                          action="rerun the interval: the fetch will ask without a condition")
     return FeedError(feed.feed_id, f"{label}: the request was not accepted{body}", where=shown,
-                     action="check the URL and the query parameters in feeds.yml; the kept body often says why")
+                     action="check the URL and the query parameters in feeds.yml; the kept body often says why",
+                     retryable=status == 408)
 
 
 def _reason(exc: BaseException) -> str:
