@@ -169,6 +169,7 @@ def test_a_listed_file_that_answers_404_is_a_feed_error_naming_feed_url_and_stat
     message = str(caught.value)
     assert "http_bikes" in message and httpserver.url_for("/2024/bikes/gone.json") in message and "404" in message
     assert "station_status" in message and httpserver.url_for("/2024/bikes/gbfs.json") in message
+    assert caught.value.retryable is False  # a retry cannot bring the file back: the task fails at once
 
 
 def test_an_html_page_where_a_gbfs_file_belongs_is_a_feed_error_naming_the_content_type(httpserver, home):

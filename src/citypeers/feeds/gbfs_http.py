@@ -124,7 +124,8 @@ class Fetcher:
                                      suffix=".json")
         except FeedError as exc:
             raise FeedError(self.feed.feed_id, f"{what}, which failed: {exc.problem}", where=exc.where or url,
-                            action=exc.action or "check the system's gbfs.json and its URLs") from exc
+                            action=exc.action or "check the system's gbfs.json and its URLs",
+                            retryable=exc.retryable) from exc
         content = payload.content if payload.content is not None else payload.file.read_bytes()
         try:
             document = json.loads(content)
