@@ -64,6 +64,16 @@ def _print_unchanged(results: list[dict]) -> None:
           file=sys.stderr)
 
 
+def _snapshot(args: argparse.Namespace) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from citypeers.feeds import gbfs_http
+
+    start = args.start or datetime.now(UTC).replace(minute=0, second=0, microsecond=0).isoformat()
+    end = args.end or (datetime.fromisoformat(start) + timedelta(hours=1)).isoformat()
+    _print(gbfs_http.take_snapshot(args.feed_id, start, end))
+
+
 def _backfill(args: argparse.Namespace) -> None:
     from citypeers import ingest
     from citypeers.errors import BackfillError
@@ -212,6 +222,13 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--step", choices=["all", "land", "parse", "validate"], default="all")
     ingest.add_argument("--force", action="store_true", help=_FORCE_HELP)
     ingest.set_defaults(run=_ingest)
+
+    snapshot = commands.add_parser(
+        "snapshot", help="one snapshot of a live GBFS feed's systems into the landing zone (the snapshot DAG's task)")
+    snapshot.add_argument("feed_id")
+    snapshot.add_argument("--start", help="the run's period start (default: the current hour, UTC)")
+    snapshot.add_argument("--end", help="the run's period end (default: start + 1 hour)")
+    snapshot.set_defaults(run=_snapshot)
 
     backfill = commands.add_parser(
         "backfill", help="ingest one feed for every interval of its schedule in [start, end), in one process")

@@ -223,6 +223,31 @@ def feed_schedules(source: str, registry: Path | None = None) -> dict[str, tuple
     }
 
 
+DEFAULT_SNAPSHOT_SCHEDULE = "@hourly"
+
+
+def snapshot_schedule(location: str, options: dict[str, Any]) -> str | None:
+    """How often a live feed (an http(s) location) is snapshotted: options.snapshot_schedule, default
+    hourly; None for a file location or `snapshot_schedule: none` (an archive the yearly ingest
+    fetches itself). Live data cannot be backfilled, so it is kept as it comes (citypeers.feeds.gbfs_http)."""
+    schedule = options.get("snapshot_schedule", DEFAULT_SNAPSHOT_SCHEDULE)
+    if not str(location).startswith(("http://", "https://")) or schedule in (None, False, "none", ""):
+        return None
+    return str(schedule)
+
+
+def snapshot_schedules(source: str, registry: Path | None = None) -> dict[str, tuple[str, str]]:
+    """feed_id -> (snapshot schedule, start date) for the source's live feeds, cheap enough for DAG
+    parse time (like `feed_schedules`)."""
+    document = _document(registry or paths.feeds_file())
+    schedules = {}
+    for raw in document.get("feeds") or []:
+        schedule = snapshot_schedule(str(raw.get("location", "")), raw.get("options") or {})
+        if raw.get("source") == source and schedule:
+            schedules[str(raw["feed_id"])] = (schedule, str(raw.get("start_date", DEFAULT_START_DATE)))
+    return schedules
+
+
 def get_feed(feed_id: str, registry: Path | None = None) -> Feed:
     """One feed by id, with a clear error naming the known ones."""
     feeds = {f.feed_id: f for f in load_feeds(registry)}

@@ -55,12 +55,14 @@ def test_dag_folder_has_no_import_errors(dag_bag):
     assert dag_bag["errors"] == {}
 
 
-def test_one_ingest_dag_per_feed_the_transform_and_the_briefs(dag_bag):
+def test_one_ingest_dag_per_feed_a_snapshot_dag_per_live_feed_the_transform_and_the_briefs(dag_bag):
     assert set(dag_bag["dags"]) == {
         "ingest__eea_air__demo_europe",
         "ingest__openaq_air__demo_asia",
         "ingest__gtfs__demo_gtfs",
         "ingest__gbfs__demo_gbfs",
+        "ingest__gbfs__demo_gbfs_live",
+        "snapshot__gbfs__demo_gbfs_live",
         "ingest__sdmx_csv__demo_water",
         "ingest__sdmx_csv__demo_noise",
         "ingest__indicator_template__demo_city_template",

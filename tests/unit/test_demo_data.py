@@ -100,11 +100,11 @@ def test_same_seed_gives_the_same_bytes_and_another_seed_does_not(tmp_path):
     generate(second, years=(2024,), cities=["valencia", "seoul"])
     generate(other, years=(2024,), cities=["valencia", "seoul"], seed=38)
     assert _digests(first) == _digests(second)
-    # 2 EEA files + stations.csv, locations.json, Parquet, stations.csv; 2 GBFS snapshots of 3 files;
-    # 2 GTFS zips and their urls.csv; 2 SDMX-CSV; the indicator template's year file; the wide waste table;
-    # the practices registry; the download service's files.json and 2 stations x 3 pollutants Parquet files
-    # (E2a: 2024 is the last year)
-    assert len(_digests(first)) == 6 + 6 + 3 + 2 + 1 + 1 + 1 + 1 + 6
+    # 2 EEA files + stations.csv, locations.json, Parquet, stations.csv; 2 GBFS snapshots of 4 files and the
+    # GBFS systems file; 2 GTFS zips and their urls.csv; 2 SDMX-CSV; the indicator template's year file; the
+    # wide waste table; the practices registry; the download service's files.json and 2 stations x 3
+    # pollutants Parquet files (E2a: 2024 is the last year)
+    assert len(_digests(first)) == 6 + 8 + 1 + 3 + 2 + 1 + 1 + 1 + 1 + 6
     changed = {name for name, digest in _digests(other).items() if _digests(first)[name] != digest}
     assert {"eea_air/2024/ES_ES9031A_2024.csv", "eea_air/download_service/E2a/ES/SPO-ES9031A_06001_100.parquet",
             "openaq_air/measurements.parquet",

@@ -158,15 +158,15 @@ def test_station_breaking_the_capacity_invariant_is_left_out_and_named(tmp_path)
     assert "1 station(s) left out: bikes + docks + disabled > capacity (A4)" in rows["shared_bikes_per_1000"]["note"]
 
 
-def test_two_snapshots_of_a_city_in_a_year_are_averaged(tmp_path):
+def test_two_snapshots_of_a_city_in_a_year_give_their_median(tmp_path):
     first = _v3_snapshot(tmp_path / "a" / "valencia")
     second = _v3_snapshot(tmp_path / "b" / "valencia", broken_station=True)
     payloads = [*_files(first, "gbfs.json", "station_information.json", "status.json"),
                 *_files(second, "gbfs.json", "station_information.json", "status.json")]
     feed = _feed(tmp_path, city_from="folder")
     rows = _by_indicator(gbfs.parse(duckdb.connect(), payloads, feed, YEAR_2024))
-    assert rows["shared_bikes_per_1000"]["source_value"] == pytest.approx((24 + 19) / 2)
-    assert rows["shared_bikes_per_1000"]["note"].startswith("mean of 2 snapshots")
+    assert rows["shared_bikes_per_1000"]["source_value"] == pytest.approx((24 + 19) / 2)  # the median of two
+    assert rows["shared_bikes_per_1000"]["note"].startswith("median of 2 snapshots")
 
 
 def test_malformed_status_json_is_a_feed_error_naming_the_file(tmp_path):
@@ -209,7 +209,8 @@ def test_demo_snapshots_cover_every_gbfs_version_and_ingest_cleanly_with_the_dem
     assert versions == {"3.0", "2.3", "1.0"}
     demo_feed = next(f for f in yaml.safe_load(paths.feeds_file().read_text(encoding="utf-8"))["feeds"]
                      if f["feed_id"] == "demo_gbfs")
-    feed = Feed(feed_id="demo_gbfs", source="gbfs", schedule="@yearly", options=demo_feed["options"],
+    assert demo_feed["location"].startswith("http://127.0.0.1:")  # fetched over HTTP: tests/unit/test_gbfs_http.py
+    feed = Feed(feed_id="demo_gbfs", source="gbfs", schedule="@yearly", options={"city_from": "folder"},
                 location=str(tmp_path / "demo" / "gbfs" / "{year}" / "*"))
     landed = land(feed, YEAR_2024, gbfs.fetch(feed, YEAR_2024), tmp_path / "home")
     con = duckdb.connect()

@@ -100,8 +100,8 @@ def test_a_wrong_feed_entry_is_a_clear_config_error(tmp_path, entry, message):
 def test_the_project_registry_has_one_dag_worth_of_schedule_per_feed():
     schedules = {source: feed_schedules(source) for source in SOURCES}
     assert {feed_id for feeds in schedules.values() for feed_id in feeds} == {
-        "demo_europe", "demo_asia", "demo_gtfs", "demo_gbfs", "demo_water", "demo_noise", "demo_city_template",
-        "demo_waste", "demo_practices",
+        "demo_europe", "demo_asia", "demo_gtfs", "demo_gbfs", "demo_gbfs_live", "demo_water", "demo_noise",
+        "demo_city_template", "demo_waste", "demo_practices",
     }
     schedules = {feed_id: schedule for feeds in schedules.values() for feed_id, schedule in feeds.items()}
     assert all(schedule for schedule, _ in schedules.values())

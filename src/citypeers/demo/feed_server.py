@@ -49,6 +49,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "citypeers.demo.serve_sdmx",
     "citypeers.demo.serve_files",
     "citypeers.demo.serve_eea",
+    "citypeers.demo.serve_gbfs",
 )
 
 log = logging.getLogger(__name__)

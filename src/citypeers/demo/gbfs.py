@@ -1,7 +1,10 @@
 """Demo GBFS snapshots: one per city and year, in the three GBFS versions the `gbfs` source reads.
 
-`root/gbfs/<year>/<city_id>/{gbfs.json,station_information.json,station_status.json}`, with
-`last_updated` on a summer morning of that year. Most cities publish GBFS 3.0 (RFC 3339 times
+`root/gbfs/<year>/<city_id>/{gbfs.json,system_information.json,station_information.json,
+station_status.json}`, with `last_updated` on a summer morning of that year, and `root/gbfs/systems.csv`
+(`url,city_key`): each city's `gbfs.json` as `{year}/<city_id>/gbfs.json`, relative to the demo feed's
+`location` (the demo feed server's `/gbfs/`, `citypeers.demo.serve_gbfs`), so the demo fetches every
+year's snapshot over HTTP with auto-discovery. Most cities publish GBFS 3.0 (RFC 3339 times
 with the city's UTC offset, localised names, `num_vehicles_*`); the cities in `GBFS_V2` publish
 2.3 and those in `GBFS_V1` 1.0 (POSIX times, `num_bikes_*`, 0/1 flags, no `version`), so every
 version is exercised in the full demo and in the e2e slice (barcelona v2, seoul v1).
@@ -29,10 +32,16 @@ GBFS_V2 = frozenset({"barcelona", "paris", "taipei", "delhi"})
 BIKES_PER_1000 = {"high": 3.0, "upper_middle": 1.2, "lower_middle": 0.35}
 AVAILABILITY = {"high": 90.0, "upper_middle": 84.0, "lower_middle": 76.0}
 BASE_URL = "https://gbfs.citypeers.invalid"
+SYSTEMS_FILE = "systems.csv"
 
 
 def version_of(city_id: str) -> str:
     return "1.0" if city_id in GBFS_V1 else "2.3" if city_id in GBFS_V2 else "3.0"
+
+
+def utc_offset_hours(city: dict[str, str]) -> int:
+    """The demo's UTC offset of a city: its longitude / 15, rounded (no daylight saving)."""
+    return max(-12, min(14, round(float(city["longitude"]) / 15)))
 
 
 def _unit(*keys: object) -> float:
@@ -87,9 +96,9 @@ def _stations(city: dict[str, str], year: int, first_year: int, seed: int, *, pl
 def _documents(city: dict[str, str], stations: list[dict], taken: datetime, version: str) -> dict[str, dict]:
     city_id = city["city_id"]
     v3 = version.startswith("3")
+    hours = utc_offset_hours(city)
     if v3:
-        offset = timezone(timedelta(hours=max(-12, min(14, round(float(city["longitude"]) / 15)))))
-        stamp: int | str = taken.astimezone(offset).isoformat(timespec="seconds")
+        stamp: int | str = taken.astimezone(timezone(timedelta(hours=hours))).isoformat(timespec="seconds")
     else:
         stamp = int(taken.timestamp())
 
@@ -120,15 +129,23 @@ def _documents(city: dict[str, str], stations: list[dict], taken: datetime, vers
          "last_reported": stamp}
         for s in stations
     ]
+    system = {"system_id": f"citypeers_demo_{city_id}", "timezone": f"Etc/GMT{-hours:+d}" if hours else "Etc/UTC"}
+    if v3:
+        system.update(languages=["en"], name=[{"text": f"{city['city_name']} bikes (demo)", "language": "en"}],
+                      opening_hours="24/7", feed_contact_email="demo@citypeers.invalid")
+    else:
+        system.update(language="en", name=f"{city['city_name']} bikes (demo)")
     return {
         "gbfs.json": envelope({"feeds": feeds} if v3 else {"en": {"feeds": feeds}}),
+        "system_information.json": envelope(system),
         "station_information.json": envelope({"stations": information}),
         "station_status.json": envelope({"stations": status}),
     }
 
 
 def write(root: Path, cities: list[dict[str, str]], years: tuple[int, ...], seed: int) -> dict[str, int]:
-    """One snapshot per city and year below `root/gbfs/`; returns counts for the summary."""
+    """One snapshot per city and year below `root/gbfs/`, and the systems file; returns counts for
+    the summary."""
     target = root / "gbfs"
     shutil.rmtree(target, ignore_errors=True)
     years = tuple(sorted(years))
@@ -145,4 +162,8 @@ def write(root: Path, cities: list[dict[str, str]], years: tuple[int, ...], seed
                 (folder / name).write_text(_compact(document), encoding="utf-8")
             snapshots += 1
             stations_written += len(stations)
+    target.mkdir(parents=True, exist_ok=True)
+    with (target / SYSTEMS_FILE).open("w", encoding="utf-8", newline="") as handle:
+        handle.write("url,city_key\n")
+        handle.writelines(f"{{year}}/{city['city_id']}/gbfs.json,{city['city_id']}\n" for city in cities)
     return {"gbfs_snapshots": snapshots, "gbfs_stations": stations_written}

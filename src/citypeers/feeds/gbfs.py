@@ -1,11 +1,15 @@
 """GBFS (General Bikeshare Feed Specification) snapshots → bike-share indicator observations.
 
-A *snapshot* is one folder holding `station_information.json` and `station_status.json` as a
-system published them at one moment (optionally with its `gbfs.json` discovery file). The
-location is a path glob (`{home}`, `{year}`) matching snapshot folders or files in them; every
-match stands for its folder. With `gbfs.json` present its feed list says which files to read:
-its URLs usually still point at the live system (`https://.../station_status.json`), so they are
-matched by file name inside the snapshot folder.
+A *snapshot* is a system's `station_information.json` and `station_status.json` as it published
+them at one moment (optionally with its `gbfs.json` discovery file and system_information).
+
+- Over HTTP (an http(s) `location`: a system's gbfs.json, or the base of `options.urls` /
+  `urls_file`): auto-discovery, `ttl`, the snapshot DAG of live systems and the yearly index of
+  their snapshots are `citypeers.feeds.gbfs_http`; the parse reads the index.
+- Offline drops: the location is a path glob (`{home}`, `{year}`) matching snapshot folders or
+  files in them; every match stands for its folder. With `gbfs.json` present its feed list says
+  which files to read: its URLs usually still point at the live system
+  (`https://.../station_status.json`), so they are matched by file name inside the snapshot folder.
 
 Per snapshot, two figures for the city:
 - `shared_bikes_per_1000`, sent as a city TOTAL in `bike` (dbt divides it by the population of
@@ -14,7 +18,8 @@ Per snapshot, two figures for the city:
   and is best taken at a quiet hour.
 - `bike_dock_availability_share` in `percent`: of the stations that are installed and renting,
   the share with at least one bike available and at least one free dock.
-Several snapshots of one city in one year are averaged (the note says how many).
+Several snapshots of one city in one year give the median of the snapshots' figures (the note says
+how many; over HTTP, also how many failed: a system that did not answer is reported, never a zero).
 
 Real quirks handled:
 - field names of GBFS v1/v2 (`num_bikes_available`, `num_bikes_disabled`) and v3
@@ -45,7 +50,7 @@ from urllib.parse import urlparse
 import duckdb
 
 from citypeers.errors import FeedError
-from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, new_table_name, sql_literal
+from citypeers.feeds import empty_indicator_rows_sql, finish_indicator_rows, gbfs_http, new_table_name, sql_literal
 from citypeers.feeds.gbfs_validation import check_snapshot, read_json
 from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
@@ -71,6 +76,9 @@ class Snapshot:
     files: dict[str, LandedPayload]
     names: dict[str, str]
     publishes_stations: bool = True
+    # fetched over HTTP (citypeers.feeds.gbfs_http): the system's city key and the snapshot's name
+    city_key: str | None = None
+    name: str | None = None
 
     @property
     def status(self) -> LandedPayload | None:
@@ -82,12 +90,12 @@ class Snapshot:
 
     @property
     def label(self) -> str:
-        """The snapshot's name in notices: its folder's name."""
-        return Path(self.folder).name
+        """The snapshot's name in notices: its folder's name (over HTTP: city key and time)."""
+        return self.name or Path(self.folder).name
 
 
-def _feed_file_names(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
-    """role → file name in the snapshot folder, from a gbfs.json document (v1, v2 or v3)."""
+def feed_urls(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
+    """role → URL as listed, from a gbfs.json document (v1, v2 or v3), for the roles landed."""
     data = discovery.get("data") if isinstance(discovery, dict) else None
     if not isinstance(data, dict):
         raise FeedError(feed.feed_id, "gbfs.json has no `data` object", where=where,
@@ -100,11 +108,13 @@ def _feed_file_names(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
     if not isinstance(feeds, list):
         raise FeedError(feed.feed_id, "gbfs.json lists no feeds (neither data.feeds nor data.<language>.feeds)",
                         where=where, action="check the file, or set options.language to one of its languages")
-    names = {}
-    for entry in feeds:
-        if isinstance(entry, dict) and entry.get("name") in LANDED_ROLES and entry.get("url"):
-            names[entry["name"]] = Path(urlparse(str(entry["url"])).path).name
-    return names
+    return {entry["name"]: str(entry["url"]) for entry in feeds
+            if isinstance(entry, dict) and entry.get("name") in LANDED_ROLES and entry.get("url")}
+
+
+def _feed_file_names(discovery: dict, feed: Feed, where: str) -> dict[str, str]:
+    """role → file name in the snapshot folder: the listed URLs usually still point at the live system."""
+    return {role: Path(urlparse(url).path).name for role, url in feed_urls(discovery, feed, where).items()}
 
 
 def _default_names() -> dict[str, str]:
@@ -133,7 +143,10 @@ def _snapshot_folders(feed: Feed, interval: Interval) -> list[Path]:
 def fetch(feed: Feed, interval: Interval) -> list[Payload]:
     """Every snapshot folder matching the location: its gbfs.json (if any), system_information (if
     any) and the two station files. A gbfs.json listing no station files lands alone: the parse
-    says the system publishes no stations."""
+    says the system publishes no stations. An http(s) location is fetched by auto-discovery
+    (citypeers.feeds.gbfs_http)."""
+    if gbfs_http.is_http(feed):
+        return gbfs_http.fetch(feed, interval)
     payloads = []
     for folder in _snapshot_folders(feed, interval):
         discovery_path = folder / DISCOVERY
@@ -154,7 +167,12 @@ def fetch(feed: Feed, interval: Interval) -> list[Payload]:
 
 
 def snapshots(payloads: list[LandedPayload], feed: Feed) -> list[Snapshot]:
-    """Group landed payloads by snapshot folder (their request path) and give each file its role."""
+    """Group landed payloads by snapshot folder (their request path) and give each file its role;
+    over HTTP, the year's snapshot index says which files make each snapshot."""
+    index = next((payload for payload in payloads if payload.request == gbfs_http.INDEX_REQUEST), None)
+    if index is not None:
+        return [_indexed_snapshot(record, files, feed)
+                for record, files in gbfs_http.read_index(index, payloads, feed).answered]
     by_folder: dict[Path, dict[str, LandedPayload]] = {}
     for payload in payloads:
         request = Path(payload.request)
@@ -170,6 +188,19 @@ def snapshots(payloads: list[LandedPayload], feed: Feed) -> list[Snapshot]:
         found.append(Snapshot(folder=str(folder), files=roles, names=names,
                               publishes_stations=listed is None or any(role in listed for role in ROLES)))
     return found
+
+
+def _indexed_snapshot(record: dict, files: dict[str, LandedPayload], feed: Feed) -> Snapshot:
+    """A snapshot fetched over HTTP, from its record in the year's index."""
+    where = f"{record['url']} (landed as {files['gbfs'].path})"
+    listed = _feed_file_names(_load_discovery(files["gbfs"].path.read_bytes(), feed, where), feed, where)
+    city = record["city_key"] or feed.city_id or "system"
+    moment = gbfs_http.snapshot_time(record)
+    taken = f"{moment:%Y-%m-%dT%H:%M:%SZ}" if moment else ""
+    return Snapshot(folder=f"{record['url']}@{record['taken_at'] or 'archive'}", files=files,
+                    names={**_default_names(), **listed, "gbfs": DISCOVERY},
+                    publishes_stations=any(role in listed for role in ROLES),
+                    city_key=record["city_key"], name=f"{city} {taken}".strip())
 
 
 def _stations_sql(con: duckdb.DuckDBPyConnection, payload: LandedPayload, feed: Feed) -> str:
@@ -211,7 +242,12 @@ def _snapshot_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, feed: Feed
         information_sql = _stations_sql(con, snapshot.information, feed)
     else:
         information_sql = "SELECT NULL::JSON AS doc, NULL::JSON AS station LIMIT 0"
-    city_key = sql_literal(Path(snapshot.folder).name) if feed.options.get("city_from") == "folder" else "NULL::VARCHAR"
+    if snapshot.city_key is not None:
+        city_key = sql_literal(snapshot.city_key)
+    elif feed.options.get("city_from") == "folder":
+        city_key = sql_literal(Path(snapshot.folder).name)
+    else:
+        city_key = "NULL::VARCHAR"
     return f"""
     WITH status AS (
         SELECT *, row_number() OVER () AS source_row FROM ({status_sql})
@@ -251,6 +287,16 @@ def _snapshot_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, feed: Feed
     """
 
 
+# The station table's columns (the table exists, empty, when no snapshot answered).
+STATION_COLUMNS = (
+    "snapshot VARCHAR, city_key VARCHAR, snapshot_at_utc TIMESTAMP, last_updated VARCHAR, gbfs_version VARCHAR, "
+    "station_id VARCHAR, station_name VARCHAR, capacity INTEGER, bikes_available INTEGER, bikes_disabled INTEGER, "
+    "docks_available INTEGER, docks_disabled INTEGER, is_installed BOOLEAN, is_renting BOOLEAN, "
+    "is_returning BOOLEAN, payload_sha256 VARCHAR, request VARCHAR, source_row BIGINT, breaks_capacity BOOLEAN, "
+    "left_out_reason VARCHAR"
+)
+
+
 def _station_table(
     con: duckdb.DuckDBPyConnection, checked: list[tuple[Snapshot, dict[int, str]]], feed: Feed
 ) -> str:
@@ -260,10 +306,17 @@ def _station_table(
     Snapshots go in one statement each: a single UNION ALL over a thousand snapshots (a network's
     feed for a year) planned every JSON read at once and needed several GB."""
     table = new_table_name("gbfs_stations")
-    for number, (snapshot, left_out) in enumerate(checked):
-        reasons = ", ".join(f"({row}, {sql_literal(reason)})" for row, reason in sorted(left_out.items()))
-        reasons_sql = f"(VALUES {reasons})" if reasons else "(SELECT NULL::BIGINT, NULL::VARCHAR LIMIT 0)"
-        rows = f"""
+    con.execute(f"CREATE TEMP TABLE {table} ({STATION_COLUMNS})")
+    for snapshot, left_out in checked:
+        con.execute(f"INSERT INTO {table} BY NAME {_snapshot_rows_sql(con, snapshot, left_out, feed)}")
+    return table
+
+
+def _snapshot_rows_sql(con: duckdb.DuckDBPyConnection, snapshot: Snapshot, left_out: dict[int, str], feed: Feed) -> str:
+    """One snapshot's station rows with `breaks_capacity` and `left_out_reason`."""
+    reasons = ", ".join(f"({row}, {sql_literal(reason)})" for row, reason in sorted(left_out.items()))
+    reasons_sql = f"(VALUES {reasons})" if reasons else "(SELECT NULL::BIGINT, NULL::VARCHAR LIMIT 0)"
+    return f"""
         SELECT stations.*,
             coalesce(bikes_available, 0) + coalesce(docks_available, 0) + bikes_disabled + docks_disabled
                 > capacity AS breaks_capacity,
@@ -273,8 +326,6 @@ def _station_table(
         FROM ({_snapshot_sql(con, snapshot, feed)}) AS stations
         LEFT JOIN {reasons_sql} AS reasons(source_row, reason) USING (source_row)
         """
-        con.execute(f"CREATE TEMP TABLE {table} AS {rows}" if number == 0 else f"INSERT INTO {table} {rows}")
-    return table
 
 
 def station_rows(
@@ -293,9 +344,18 @@ def _check_snapshots(
     fails the interval on an error notice. Returns each snapshot with its stations to leave out."""
     checked = []
     found = snapshots(payloads, feed)
+    parsed: dict[str, object] = {}  # sha256 -> JSON: the files most snapshots share are read once
+    known_valid: set[tuple[str, str, str]] = set()
     for snapshot in found:
-        documents = {role: read_json(payload.path.read_bytes(), f"{snapshot.label}/{snapshot.names[role]}", notices)
-                     for role, payload in snapshot.files.items()}
+        documents = {}
+        for role, payload in snapshot.files.items():
+            if payload.sha256 not in parsed:
+                document = read_json(payload.path.read_bytes(), f"{snapshot.label}/{snapshot.names[role]}", notices)
+                if document is None:
+                    documents[role] = None
+                    continue
+                parsed[payload.sha256] = document
+            documents[role] = parsed[payload.sha256]
         if any(document is None for document in documents.values()):
             continue
         if snapshot.status is None:
@@ -308,15 +368,21 @@ def _check_snapshots(
                             "this system publishes no stations: gbfs.json lists neither station_information nor "
                             "station_status (a free-floating system?), and both figures count docked stations")
             continue
-        check = check_snapshot(snapshot.label, snapshot.names, documents, notices)
+        check = check_snapshot(snapshot.label, snapshot.names, documents, notices, known_valid=known_valid,
+                               digests={role: payload.sha256 for role, payload in snapshot.files.items()})
         if check.version is not None:
             checked.append((snapshot, check.left_out))
     notices.raise_for_errors(where="; ".join(snapshot.folder for snapshot in found))
     return checked
 
 
-def _city_rows_sql(stations: str) -> str:
-    """Station rows → one row per snapshot and indicator, then the mean per city key and year."""
+def _city_rows_sql(stations: str, failed: dict[str | None, int]) -> str:
+    """Station rows → one row per snapshot and indicator, then the median per city key and year
+    (`failed`: per city key, the snapshots that did not answer, named in the note, never counted)."""
+    failed_sql = ", ".join(f"({sql_literal(key)}, {count})" for key, count in failed.items())
+    failed_table = (f"(VALUES {failed_sql}) AS failed(failed_key, failed_snapshots)" if failed_sql
+                    else "(SELECT NULL::VARCHAR AS failed_key, 0 AS failed_snapshots LIMIT 0) AS failed")
+    reference = "request || ' @ ' || coalesce(strftime(snapshot_at_utc, '%Y-%m-%dT%H:%M:%SZ'), last_updated)"
     return f"""
     WITH snapshot_figures AS (
         SELECT
@@ -348,12 +414,16 @@ def _city_rows_sql(stations: str) -> str:
         city_key,
         indicator_code,
         year,
-        avg(source_value) AS source_value,
+        median(source_value) AS source_value,
         any_value(source_unit) AS source_unit,
-        string_agg(request || ' @ ' || coalesce(strftime(snapshot_at_utc, '%Y-%m-%dT%H:%M:%SZ'), last_updated), '; '
-                   ORDER BY snapshot_at_utc) AS source_ref,
+        CASE WHEN count(*) <= 3 THEN string_agg({reference}, '; ' ORDER BY snapshot_at_utc)
+             ELSE arg_min({reference}, snapshot_at_utc) || '; ... ' || (count(*) - 2) || ' more snapshots ...; '
+                  || arg_max({reference}, snapshot_at_utc) END AS source_ref,
         nullif(concat_ws('; ',
-            CASE WHEN count(*) > 1 THEN 'mean of ' || count(*) || ' snapshots' END,
+            CASE WHEN count(*) > 1 THEN 'median of ' || count(*) || ' snapshots' END,
+            CASE WHEN any_value(failed.failed_snapshots) > 0
+                 THEN any_value(failed.failed_snapshots) || ' snapshot(s) failed (the system did not answer), '
+                      || 'not counted' END,
             'GBFS ' || string_agg(DISTINCT gbfs_version, '/'),
             CASE WHEN indicator_code = 'shared_bikes_per_1000'
                  THEN 'docked bikes (available + disabled) at the snapshot; bikes on a ride not counted' END,
@@ -376,8 +446,66 @@ def _city_rows_sql(stations: str) -> str:
                      ELSE 'no station with bike counts in the snapshot' END END
         ), '') AS row_error
     FROM snapshot_rows
+    LEFT JOIN {failed_table} ON snapshot_rows.city_key IS NOT DISTINCT FROM failed.failed_key
     GROUP BY city_key, indicator_code, year
     """
+
+
+def _report_systems(
+    payloads: list[LandedPayload], feed: Feed, interval: Interval, notices: Notices
+) -> dict[str | None, int]:
+    """Over HTTP: a notice for each system whose snapshots failed (`system_not_answering`: the figures
+    are the median of the others) or repeated an unchanged station_status (`system_not_updating`:
+    counted once), and a flagged one for each system without any answered snapshot in the interval
+    (`system_stopped`: no figure for its city, never a zero). Returns failed snapshots per city key,
+    for the note."""
+    index = next((payload for payload in payloads if payload.request == gbfs_http.INDEX_REQUEST), None)
+    if index is None:
+        return {}
+    indexed = gbfs_http.read_index(index, payloads, feed)
+
+    def in_interval(record: dict) -> bool:
+        moment = gbfs_http.snapshot_time(record)
+        return moment is None or interval.start <= moment < interval.end
+
+    def when(record: dict) -> str:
+        moment = gbfs_http.snapshot_time(record)
+        return f"{moment:%Y-%m-%dT%H:%M:%SZ}" if moment else "an unknown time"
+
+    systems = {system["url"]: system for system in indexed.systems}
+    for record in [*(record for record, _ in indexed.answered), *indexed.failed]:
+        systems.setdefault(record["url"], record)
+    failed: dict[str | None, int] = {}
+    for url, system in sorted(systems.items()):
+        answered = sorted(when(r) for r, _ in indexed.answered if r["url"] == url and in_interval(r))
+        errors = sorted((r["taken_at"], r["error"]) for r in indexed.failed if r["url"] == url and in_interval(r))
+        repeated = [r for r in indexed.repeated.get(url, []) if in_interval(r)]
+        city = system["city_key"] or feed.city_id
+        last_error = f"the last at {errors[-1][0]}: {errors[-1][1]}" if errors else ""
+        if repeated:
+            notices.add(url, gbfs_http.NOT_UPDATING, "notice",
+                        f"{len(repeated)} snapshot(s) repeated a station_status already counted (the system published "
+                        f"nothing new; station_status last_updated {when(repeated[-1])}): each counted once")
+        if not answered:
+            outside = [r for r, _ in indexed.answered if r["url"] == url and not in_interval(r)]
+            outside += [r for r in indexed.repeated.get(url, []) if not in_interval(r)]
+            if errors:
+                why = f"{len(errors)} snapshot(s) failed, {last_error}"
+            elif outside:
+                why = (f"its {len(outside)} snapshot(s) carry a station_status last_updated outside the interval "
+                       f"({when(outside[-1])}): the system is not updating")
+            else:
+                why = f"none was landed (is the snapshot DAG snapshot__gbfs__{feed.feed_id} running?)"
+            notices.add(url, gbfs_http.STOPPED, "flagged",
+                        f"no snapshot of this system answered in {interval.label}: {why}; no figure for {city}, "
+                        "never counted as zero")
+        elif errors:
+            failed[system["city_key"]] = failed.get(system["city_key"], 0) + len(errors)
+            notices.add(url, gbfs_http.NOT_ANSWERING, "notice",
+                        f"{len(errors)} of {len(errors) + len(answered)} snapshots failed ({last_error}; last "
+                        f"answered at {answered[-1]}); the figures for {city} are the median of the "
+                        f"{len(answered)} that answered")
+    return failed
 
 
 def parse(
@@ -395,6 +523,7 @@ def parse(
     if not payloads:
         con.execute(f"CREATE TEMP TABLE {table} AS {empty_indicator_rows_sql()}")
         return finish_indicator_rows(con, table, feed, interval)
+    failed = _report_systems(payloads, feed, interval, notices)
     checked = _check_snapshots(con, payloads, feed, notices)
     stations = _station_table(con, checked, feed)
     names = {snapshot.folder: f"{snapshot.label}/{snapshot.names['station_status']}" for snapshot, _ in checked}
@@ -416,5 +545,5 @@ def parse(
        OR (snapshot_at_utc >= TIMESTAMP '{interval.start:%Y-%m-%d %H:%M:%S}'
            AND snapshot_at_utc < TIMESTAMP '{interval.end:%Y-%m-%d %H:%M:%S}')
     """)
-    con.execute(f"CREATE TEMP TABLE {table} AS {_city_rows_sql(in_interval)}")
+    con.execute(f"CREATE TEMP TABLE {table} AS {_city_rows_sql(in_interval, failed)}")
     return finish_indicator_rows(con, table, feed, interval)

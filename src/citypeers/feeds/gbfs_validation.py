@@ -77,9 +77,14 @@ def detect_version(documents: dict[str, Any], folder: str, notices: Notices) -> 
     return "1.0"
 
 
-def check_snapshot(folder: str, names: dict[str, str], documents: dict[str, Any], notices: Notices) -> SnapshotCheck:
+def check_snapshot(folder: str, names: dict[str, str], documents: dict[str, Any], notices: Notices, *,
+                   digests: dict[str, str] | None = None,
+                   known_valid: set[tuple[str, str, str]] | None = None) -> SnapshotCheck:
     """Required files, schema findings and station ids of one snapshot (`documents`: role -> parsed
-    JSON for the files present; `names`: role -> file name, for notices)."""
+    JSON for the files present; `names`: role -> file name, for notices). With `digests` (role ->
+    sha256) and `known_valid` (shared across the snapshots of one parse), a file with the bytes of
+    one already found valid is not checked again: a year of hourly snapshots shares its
+    station_information, system_information and gbfs.json."""
     version = detect_version(documents, folder, notices)
     check = SnapshotCheck(version=version)
     if version is None:
@@ -98,8 +103,12 @@ def check_snapshot(folder: str, names: dict[str, str], documents: dict[str, Any]
     for index, station_id in _station_positions(documents.get("station_status")).items():
         status_rows.setdefault(station_id, []).append(index + 1)
     for role, document in documents.items():
-        _schema_findings(folder, names.get(role, f"{role}.json"), role, version, document, notices, check,
-                         status_rows)
+        key = (version, role, (digests or {}).get(role, ""))
+        if known_valid is not None and key[2] and key in known_valid:
+            continue
+        if _schema_findings(folder, names.get(role, f"{role}.json"), role, version, document, notices, check,
+                            status_rows) and known_valid is not None and key[2]:
+            known_valid.add(key)
     _duplicate_station_ids(folder, names.get("station_status", "station_status.json"), status_rows, notices, check)
     return check
 
@@ -139,11 +148,12 @@ def _is_valid(version: str, role: str, document: Any) -> bool:
 
 
 def _schema_findings(folder: str, name: str, role: str, version: str, document: Any, notices: Notices,
-                     check: SnapshotCheck, status_rows: dict[str, list[int]]) -> None:
+                     check: SnapshotCheck, status_rows: dict[str, list[int]]) -> bool:
     """One file's schema findings as notices; stations whose used fields break it are left out
-    (a station_information finding leaves out the station_status rows of the same station_id)."""
+    (a station_information finding leaves out the station_status rows of the same station_id).
+    Returns whether the file is valid (no finding)."""
     if _is_valid(version, role, document):
-        return
+        return True
     validator = _validator(version, role)
     information_ids = _station_positions(document) if role == "station_information" else {}
     for error in sorted(validator.iter_errors(document), key=lambda e: [str(p) for p in e.absolute_path]):
@@ -172,6 +182,7 @@ def _schema_findings(folder: str, name: str, role: str, version: str, document: 
                 keyword != "required" or _missing_property(error) in ("data", "stations"))
             notices.add(where, f"schema_{keyword}", "error" if broken else "notice", error.message,
                         field=pointer if path else _missing_property(error) or "/")
+    return False
 
 
 def _missing_property(error) -> str | None:
