@@ -36,7 +36,7 @@ TABLE = (
     "Amr (HI),USA,United States of America,Springfield,2019,18,>75%,2019,7,>75%,1 urban\n"
 )
 
-# The feeds.yml entry a data engineer writes for it (README "Adding a feed", wide_table).
+# The feeds.yml entry a data engineer writes for it (docs/adding_feeds.md, wide_table).
 FEED_YAML = """
 feeds:
   - feed_id: who_air

@@ -22,7 +22,6 @@ counting it as zero. Same snapshots, same index bytes: an unchanged year is skip
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -34,10 +33,11 @@ from typing import Any
 from urllib.parse import urljoin
 
 from citypeers import landing, paths
-from citypeers.errors import ConfigError, FeedError
+from citypeers.errors import FeedError
 from citypeers.feeds import http
 from citypeers.feeds.notices import Notices
 from citypeers.feeds.payloads import LandedPayload, Payload
+from citypeers.feeds.url_cities import base_url, has_url_mapping, url_templates
 from citypeers.intervals import Interval
 from citypeers.registry import Feed, get_feed
 
@@ -68,31 +68,16 @@ def is_http(feed: Feed) -> bool:
 
 
 def _configured_urls(feed: Feed) -> dict[str, str | None]:
-    """URL as configured -> city key: options.urls and options.urls_file, else the location itself."""
-    urls: dict[str, str | None] = {str(url): str(key) for url, key in (feed.options.get("urls") or {}).items()}
-    urls_file = feed.options.get("urls_file")
-    if urls_file:
-        path = Path(str(urls_file).format(home=paths.home()))
-        if not path.is_absolute():
-            path = paths.feeds_file().parent / path
-        if not path.exists():
-            raise ConfigError(f"feed '{feed.feed_id}': urls_file {path} does not exist — create it (columns "
-                              "url,city_key) or run `citypeers demo-data` for the demo feeds")
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-        if rows and not {"url", "city_key"} <= set(rows[0]):
-            raise ConfigError(f"feed '{feed.feed_id}': urls_file {path} needs the columns url,city_key")
-        urls.update({row["url"].strip(): row["city_key"].strip() for row in rows if row["url"].strip()})
-    return urls or {feed.location: None}
+    """URL as configured -> city key: the feed's URL mapping (`citypeers.feeds.url_cities`, shared
+    with GTFS), else the location itself."""
+    return dict(url_templates(feed)) if has_url_mapping(feed) else {feed.location: None}
 
 
 def systems(feed: Feed, year: int) -> list[System]:
     """Every system of the feed for `year`. With a URL mapping the location is the base of relative
-    URLs (a missing trailing `/` added, as for GTFS: `.../gbfs` and `.../gbfs/` are the same base)."""
+    URLs (`url_cities.base_url`: `.../gbfs` and `.../gbfs/` are the same base)."""
     configured = _configured_urls(feed)
-    base = feed.location.format(home=paths.home(), year=year)
-    if list(configured) != [feed.location] and not base.endswith("/"):
-        base += "/"
+    base = base_url(feed).format(year=year) if has_url_mapping(feed) else feed.resolved_location(year=year)
     return [System(urljoin(base, url.format(year=year)), url, key, "{year}" in feed.location + url)
             for url, key in configured.items()]
 

@@ -76,7 +76,7 @@ from citypeers.feeds.payloads import LandedPayload, Payload
 from citypeers.intervals import Interval
 from citypeers.registry import Feed
 
-OPTIONS_HELP = ("see README 'Adding a feed' (sdmx_csv options: city_dimension, time_dimension, series with "
+OPTIONS_HELP = ("see docs/adding_feeds.md (sdmx_csv options: city_dimension, time_dimension, series with "
                 "filter, measure, annual; units)")
 # The first header term, an optional sub-field separator in brackets, an optional label, the field separator.
 _HEADER = re.compile(r'^\ufeff?"?(?P<term>DATAFLOW|STRUCTURE_ID|STRUCTURE)(?:\[(?P<sub>.)\])?(?:: [^,;|\t"]*)?"?'

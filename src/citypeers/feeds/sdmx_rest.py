@@ -95,7 +95,7 @@ def query(feed: Feed, interval: Interval) -> tuple[str, dict[str, str]]:
         raise FeedError(feed.feed_id, "the location is not an SDMX REST data query: its path does not end in "
                         "/data/<flow>/<key>", where=location,
                         action="copy the data query URL from the OECD Data Explorer ('Developer API') or Eurostat "
-                        "(…/sdmx/2.1/data/<flow>/<key>); see README 'Adding a feed' (SDMX REST)")
+                        "(…/sdmx/2.1/data/<flow>/<key>); see docs/adding_feeds.md (SDMX REST)")
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     replaced = [name for name in _PERIOD_PARAMS if name in params]
     if replaced:

@@ -29,7 +29,7 @@ from citypeers.feeds.http import is_url, request_key
 from citypeers.registry import Feed
 
 HELP = ("map each URL to a city key: options.urls {url: city_key} or options.urls_file (CSV url,city_key); "
-        "see README 'Adding a feed'")
+        "see docs/adding_feeds.md")
 
 
 def has_url_mapping(feed: Feed) -> bool:

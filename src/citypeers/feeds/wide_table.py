@@ -109,7 +109,7 @@ FORMATS = ("csv",)
 AGGREGATES = ("sum",)
 INCOMPLETE_YEARS = ("quarantine", "keep")
 ENCODINGS = {"utf-8": "utf-8-sig", "utf-16": "utf-16", "latin-1": "latin-1"}  # DuckDB's → Python's
-CONFIG_ACTION = "fix options of the feed in feeds.yml (see README 'Adding a feed', wide_table)"
+CONFIG_ACTION = "fix options of the feed in feeds.yml (see docs/adding_feeds.md, wide_table)"
 _POSITION = re.compile(r"^#(\d+)$")
 _BYTE_ORDER_MARKS = ("\ufeff", "ï»¿")  # decoded as UTF-8, or as Latin-1
 
