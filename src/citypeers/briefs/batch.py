@@ -267,10 +267,14 @@ def render_cities(year: int, city_ids: list[str], langs: list[str] | None = None
         # spawn, not fork: the parent may hold DuckDB and vl-convert threads, which a fork does not copy safely.
         with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=multiprocessing.get_context("spawn"),
                                  initializer=_open_worker_connection, initargs=(str(database),)) as pool:
-            futures = [pool.submit(_render_in_worker, city_id, year, langs, formats, str(database), show_native,
-                                   prints.get(city_id)) for city_id in todo]
+            futures = {pool.submit(_render_in_worker, city_id, year, langs, formats, str(database), show_native,
+                                   prints.get(city_id)): city_id for city_id in todo}
             for future in as_completed(futures):
-                progress(future.result())
+                try:
+                    progress(future.result())
+                except Exception as error:  # a worker that died (out of memory, a crash) fails its cities
+                    progress({"city_id": futures[future], "status": "failed",
+                              "error": f"{type(error).__name__}: {error}"})
     outcome["seconds"] = round(time.monotonic() - started, 2)
     return outcome
 
