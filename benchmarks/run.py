@@ -71,7 +71,7 @@ CHART_REQUESTS_PER_QUERY = 25
 # that would not fit in this machine's 24 GB, so it is skipped (and said so) above this.
 PANDAS_MAX_READINGS = 20_000_000
 # City briefs take seconds per city (charts and a PDF in two languages): the 1,000 cities of the
-# larger tiers would take hours on 2 cores, so those render a sample and extrapolate.
+# larger tiers would take most of an hour on 2 cores, so those render a sample and extrapolate.
 BRIEF_SAMPLE_CITIES = 50
 
 
@@ -245,21 +245,30 @@ def every_domain_steps(tier: Tier, bench: Bench) -> dict:
 
 
 def city_briefs_step(name: str, home: Path, bench: Bench) -> dict:
-    """Render the city briefs of the last build: every city with data at tier S, a sample above it."""
+    """Render the city briefs of the last build (every city with data at tier S, a sample above it),
+    then again right after, with nothing changed: the cost of a publish that changed no brief input."""
     limit = [] if name == "S" else ["--limit", str(BRIEF_SAMPLE_CITIES)]
-    row = bench.step(f"city briefs, en + es, HTML + PDF{' (sample)' if limit else ''} (CLI)",
-                     [str(BIN / "citypeers"), "briefs", *limit])
-    summary = json.loads(max((home / "briefs").glob("*/index.json")).read_text(encoding="utf-8"))
-    rendered, with_data = len(summary["ok"]), len(summary["ok"]) + len(summary["not_rendered"])
-    per_city = row["seconds"] / rendered if rendered else None
-    figures = {"seconds": row["seconds"], "cities_rendered": rendered, "cities_with_data": with_data,
-               "seconds_per_city": round(per_city, 2) if per_city else None,
-               "all_cities_seconds": row["seconds"] if rendered == with_data else
-               (round(per_city * with_data) if per_city else None),
-               "extrapolated": rendered != with_data}
-    print(f"  city briefs: {rendered} of {with_data} cities with data in {row['seconds']:.1f} s "
-          f"({figures['seconds_per_city']} s a city, 4 files); all: {figures['all_cities_seconds']} s"
-          f"{' (extrapolated)' if figures['extrapolated'] else ''}", flush=True)
+    command = [str(BIN / "citypeers"), "briefs", *limit]
+    figures = {}
+    runs = (("full", "city briefs, en + es, HTML + PDF"), ("unchanged", "city briefs again, nothing changed"))
+    for run, label in runs:
+        row = bench.step(f"{label}{' (sample)' if limit else ''} (CLI)", command)
+        summary = json.loads(max((home / "briefs").glob("*/index.json")).read_text(encoding="utf-8"))
+        rendered, unchanged = len(summary["ok"]), len(summary["unchanged"])
+        with_data = rendered + unchanged + len(summary["not_rendered"]) + len(summary["failed"])
+        per_city = row["seconds"] / (rendered + unchanged) if rendered + unchanged else None
+        figures[run] = {
+            "seconds": row["seconds"], "peak_mb": row["peak_mb"], "cities_rendered": rendered,
+            "cities_unchanged": unchanged, "cities_with_data": with_data,
+            "workers": int(bench.env.get("CITYPEERS_BRIEF_WORKERS") or os.cpu_count() or 1),
+            "seconds_per_city": round(per_city, 3) if per_city else None,
+            "all_cities_seconds": row["seconds"] if rendered + unchanged == with_data else
+            (round(per_city * with_data) if per_city else None),
+            "extrapolated": rendered + unchanged != with_data}
+        print(f"  {label}: {rendered} rendered, {unchanged} unchanged of {with_data} cities with data in "
+              f"{row['seconds']:.1f} s ({figures[run]['seconds_per_city']} s a city, all cities: "
+              f"{figures[run]['all_cities_seconds']} s{' extrapolated' if figures[run]['extrapolated'] else ''})",
+              flush=True)
     return figures
 
 

@@ -11,17 +11,21 @@ DOC = """
 Runs after every publish of the serving warehouse (Asset `citypeers://warehouse`).
 1. `plan_briefs` reads the warehouse (read-only) for the year to brief (its latest year with values)
    and the cities with data (`cities_with_data`);
-2. `render_city`, one mapped task per city (two at a time), writes
-   `$CITYPEERS_HOME/briefs/<year>/<city>.<lang>.{html,pdf}` in English and Spanish and a status file;
-   a city that fails does not stop the others;
+2. `render_briefs` re-renders the cities whose brief inputs changed since their last brief (a
+   fingerprint per city over the warehouse rows its brief reads and the code), in a pool of
+   processes (`CITYPEERS_BRIEF_WORKERS`, default the CPU count), into
+   `$CITYPEERS_HOME/briefs/<year>/<city>.<lang>.{html,pdf}` in English and Spanish with a status file;
+   unchanged cities keep their files; a city that fails does not stop the others; progress in the log
+   ("rendered 120 of 1,000 cities, 14 unchanged, 1 failed");
 3. `write_index` (runs whatever the cities did) writes `briefs/<year>/index.html` (and `index.es.html`,
    `index.json`): each city's files, the cities that failed and why, and when the briefs were rendered;
 4. `check_every_city_rendered` fails the run, after the index is written, when a city failed, so that
    a failure shows in Airflow.
 
-**Triage a failure**: the index and `briefs/<year>/status/<city>.json` name the failed city and the
-error; the `render_city` task of that city (its map index is in the index order) has the traceback.
-The same by hand: `citypeers brief <city> --lang es --format pdf` (one city) or `citypeers briefs` (all).
+**Triage a failure**: the index and `briefs/<year>/status/<city>.json` name the failed city, the
+error and a short traceback; `render_briefs`'s log has the progress and each failure.
+The same by hand: `citypeers brief <city> --lang es --format pdf` (one city), `citypeers briefs`
+(the changed cities) or `citypeers briefs --force` (all).
 Nothing here writes the warehouse, so a failed brief never affects the pipeline.
 """
 
@@ -44,14 +48,10 @@ def report__city_briefs():
         return plan()
 
     @task
-    def cities_with_data(planned: dict) -> list[str]:
-        return planned["city_ids"]
+    def render_briefs(planned: dict) -> dict:
+        from citypeers.briefs.batch import render_cities
 
-    @task(max_active_tis_per_dag=2)
-    def render_city(city_id: str, planned: dict) -> dict:
-        from citypeers.briefs.batch import render_city
-
-        return render_city(city_id, planned["year"])
+        return render_cities(planned["year"], planned["city_ids"])
 
     @task(trigger_rule="all_done")
     def write_index(planned: dict) -> dict:
@@ -69,7 +69,7 @@ def report__city_briefs():
                                f"{summary['index']}")
 
     planned = plan_briefs()
-    rendered = render_city.partial(planned=planned).expand(city_id=cities_with_data(planned))
+    rendered = render_briefs(planned)
     summary = write_index(planned)
     rendered >> summary
     check_every_city_rendered(summary)

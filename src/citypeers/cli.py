@@ -144,8 +144,14 @@ def _brief(args: argparse.Namespace) -> None:
 def _briefs(args: argparse.Namespace) -> None:
     from citypeers.briefs.batch import render_all
 
-    summary = render_all(args.year, args.langs, args.formats, show_native=args.native_names, limit=args.limit)
-    print(f"{len(summary['ok'])} city briefs ({', '.join(args.langs)}; {', '.join(args.formats)}), "
+    summary = render_all(args.year, args.langs, args.formats, show_native=args.native_names, limit=args.limit,
+                         force=args.force, workers=args.workers)
+    run = summary["run"]
+    rendered = len(run["rendered"])
+    per_city = f", {run['seconds'] / rendered:.2f} s a city" if rendered else ""
+    print(f"{rendered} city briefs rendered ({', '.join(args.langs)}; {', '.join(args.formats)}) in "
+          f"{run['seconds']:.1f} s on {run['workers']} workers{per_city}; {len(run['unchanged'])} unchanged "
+          f"since their last brief{' (nothing changed)' if not rendered and not run['failed'] else ''}; "
           f"{len(summary['no_data'])} cities without data; index: {summary['index']}")
 
 
@@ -302,6 +308,10 @@ def parser() -> argparse.ArgumentParser:
     briefs.add_argument("--no-native-names", dest="native_names", action="store_false",
                         help="leave out city names in their own script")
     briefs.add_argument("--limit", type=int, help="only the first N cities with data (a sample, for timing)")
+    briefs.add_argument("--force", action="store_true",
+                        help="render every city, also those whose brief inputs did not change since their last brief")
+    briefs.add_argument("--workers", type=int,
+                        help="processes rendering side by side (default $CITYPEERS_BRIEF_WORKERS, or the CPU count)")
     briefs.set_defaults(run=_briefs)
 
     check = commands.add_parser(

@@ -245,11 +245,28 @@ def test_the_peers_practices_and_their_evidence_are_shown_when_the_registry_exis
     assert "no practices registry yet" in render_html(load_brief(EUROPEAN, None, without), "en")
 
 
-def test_one_citys_failure_leaves_the_others_rendered_and_is_named_in_the_index(published_home, tmp_path,
-                                                                                monkeypatch, cities_with_data):
+def home_with_the_warehouse(published_home: Path, tmp_path: Path) -> Path:
+    """A fresh home holding a copy of the e2e serving warehouse (its own briefs, a warehouse to change)."""
     home = tmp_path / "home"
     (home / "warehouse").mkdir(parents=True)
-    shutil.copy(serving(published_home), home / "warehouse" / "citypeers.duckdb")
+    shutil.copy2(serving(published_home), home / "warehouse" / "citypeers.duckdb")
+    return home
+
+
+def render_english_html(home: Path, **options) -> dict:
+    """`citypeers briefs` in process, English HTML only (the fingerprint covers the languages and
+    formats asked for); the summary with this run's rendered and unchanged cities."""
+    with temporary_home(home):
+        return batch.render_all(langs=["en"], formats=["html"], **options)
+
+
+def html_files(home: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted((home / "briefs").glob("*/*.en.html"))}
+
+
+def test_one_citys_failure_leaves_the_others_rendered_and_is_named_in_the_index(published_home, tmp_path,
+                                                                                monkeypatch, cities_with_data):
+    home = home_with_the_warehouse(published_home, tmp_path)
     broken = cities_with_data[0]
     real_read = batch.read_brief
 
@@ -259,8 +276,8 @@ def test_one_citys_failure_leaves_the_others_rendered_and_is_named_in_the_index(
         return real_read(con, city_id, year, database)
 
     monkeypatch.setattr(batch, "read_brief", read_brief)
-    with temporary_home(home), pytest.raises(batch.BriefsFailed, match=broken):
-        batch.render_all(langs=["en"], formats=["html"])
+    with pytest.raises(batch.BriefsFailed, match=broken):
+        render_english_html(home, workers=1)
     summary = json.loads(next((home / "briefs").glob("*/index.json")).read_text(encoding="utf-8"))
     assert summary["failed"] == {broken: "RuntimeError: simulated failure"}
     assert summary["ok"] == cities_with_data[1:]
@@ -268,3 +285,79 @@ def test_one_citys_failure_leaves_the_others_rendered_and_is_named_in_the_index(
         assert next((home / "briefs").glob(f"*/{city}.en.html")).exists()
     index = next((home / "briefs").glob("*/index.html")).read_text(encoding="utf-8")
     assert "simulated failure" in index
+
+
+def test_a_city_failing_in_the_process_pool_is_named_without_blocking_the_others(published_home, tmp_path, year,
+                                                                                  cities_with_data):
+    """A city whose file cannot be written (a directory where its brief goes) fails in its worker
+    process; the pool renders every other city and the index names the failure."""
+    home = home_with_the_warehouse(published_home, tmp_path)
+    broken = cities_with_data[-1]
+    (home / "briefs" / str(year) / f"{broken}.en.html.tmp").mkdir(parents=True)
+    with pytest.raises(batch.BriefsFailed, match=broken):
+        render_english_html(home, workers=2)
+    summary = json.loads((home / "briefs" / str(year) / "index.json").read_text(encoding="utf-8"))
+    assert list(summary["failed"]) == [broken] and "IsADirectoryError" in summary["failed"][broken]
+    assert summary["ok"] == cities_with_data[:-1]
+    assert sorted(html_files(home)) == [f"{city}.en.html" for city in cities_with_data[:-1]]
+
+
+def test_a_rerun_with_nothing_changed_renders_nothing_and_says_so(published_home, tmp_path, year, cities_with_data):
+    home = home_with_the_warehouse(published_home, tmp_path)
+    env = environment(home, published_home / "feeds.yml") | {"CITYPEERS_BRIEF_WORKERS": "2"}
+    command = [str(BIN / "citypeers"), "briefs", "--langs", "en", "--formats", "html"]
+    first = run(command, env).stdout
+    assert f"{len(cities_with_data)} city briefs rendered" in first
+    written = {path: path.stat().st_mtime_ns for path in (home / "briefs").glob("*/*.en.html")}
+    again = run(command, env).stdout
+    assert "0 city briefs rendered" in again and "(nothing changed)" in again
+    assert f"{len(cities_with_data)} unchanged" in again
+    assert {path: path.stat().st_mtime_ns for path in written} == written, "an unchanged brief was rewritten"
+    summary = json.loads((home / "briefs" / str(year) / "index.json").read_text(encoding="utf-8"))
+    assert summary["ok"] == [] and sorted(summary["unchanged"]) == cities_with_data and summary["failed"] == {}
+    index = (home / "briefs" / str(year) / "index.html").read_text(encoding="utf-8")
+    assert index.count("unchanged since") == len(cities_with_data)
+    forced = run([*command, "--force"], env).stdout
+    assert f"{len(cities_with_data)} city briefs rendered" in forced and "0 unchanged" in forced
+
+
+def test_a_change_in_one_citys_marts_rerenders_exactly_that_city(published_home, tmp_path, year, cities_with_data):
+    home = home_with_the_warehouse(published_home, tmp_path)
+    render_english_html(home)
+    with duckdb.connect(str(home / "warehouse" / "citypeers.duckdb")) as con:
+        con.execute("update fct_city_indicator_annual set source_ref = 'revised-reference' "
+                    "where city_id = ? and year = ?", [EUROPEAN, year])
+    summary = render_english_html(home)
+    assert summary["ok"] == [EUROPEAN]
+    assert sorted(summary["unchanged"]) == sorted(set(cities_with_data) - {EUROPEAN})
+    assert "revised-reference" in (home / "briefs" / str(year) / f"{EUROPEAN}.en.html").read_text(encoding="utf-8")
+
+
+def test_a_change_in_a_similar_citys_value_rerenders_the_cities_that_show_it(published_home, tmp_path, year):
+    """A city's brief shows its similar cities' values (the rank chart): a change there re-renders the
+    city that changed and every city that has it as a similar city, and no other."""
+    home = home_with_the_warehouse(published_home, tmp_path)
+    render_english_html(home)
+    with duckdb.connect(str(home / "warehouse" / "citypeers.duckdb")) as con:
+        changed, code = con.execute("""
+            select b.city_id, b.indicator_code from fct_city_benchmark as b
+            where b.year = ? and b.is_valid and b.city_id in (select peer_city_id from fct_city_peers)
+            order by 1, 2 limit 1""", [year]).fetchone()
+        showing = {row[0] for row in con.execute(
+            "select city_id from fct_city_peers where peer_city_id = ?", [changed]).fetchall()}
+        con.execute("update fct_city_benchmark set value = value * 1.5 where city_id = ? and indicator_code = ? "
+                    "and year = ?", [changed, code, year])
+    summary = render_english_html(home)
+    with_data = {r["city_id"] for r in rows(published_home, "select distinct city_id from fct_city_benchmark")}
+    assert showing, f"no city has {changed} as a similar city"
+    assert set(summary["ok"]) == ({changed} | showing) & with_data
+
+
+def test_the_process_pool_renders_the_same_files_as_one_process(published_home, tmp_path, cities_with_data):
+    home = home_with_the_warehouse(published_home, tmp_path)
+    render_english_html(home, workers=1)
+    alone = html_files(home)
+    summary = render_english_html(home, workers=2, force=True)
+    assert summary["run"]["workers"] == 2 and sorted(summary["ok"]) == cities_with_data
+    assert sorted(alone) == [f"{city}.en.html" for city in cities_with_data]
+    assert html_files(home) == alone

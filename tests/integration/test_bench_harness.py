@@ -32,7 +32,9 @@ def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
     assert 0 < charts["p50_ms"] <= charts["p95_ms"]
     assert result["incremental_one_day"]["seconds"] > 0
     briefs = result["city_briefs"]
-    assert briefs["cities_rendered"] == briefs["cities_with_data"] > 0 and not briefs["extrapolated"], briefs
+    full, again = briefs["full"], briefs["unchanged"]
+    assert full["cities_rendered"] == full["cities_with_data"] > 0 and not full["extrapolated"], briefs
+    assert again["cities_rendered"] == 0 and again["cities_unchanged"] == full["cities_with_data"], briefs
     assert result["dag_folder_parse_seconds"] > 0
     dagbag = next(row for label, row in steps.items() if label.startswith("DAG folder"))
     _, dag_count, import_errors = dagbag["output"].split()

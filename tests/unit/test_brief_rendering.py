@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from citypeers.briefs import charts
 from citypeers.briefs.charts import rank_positions
 from citypeers.briefs.content import Brief
 from citypeers.briefs.i18n import language
@@ -219,3 +220,17 @@ def test_a_change_that_rounds_to_zero_has_no_sign():
     assert language("en").signed(-0.3, 0) == "0"
     assert language("en").signed(0.04) == "+0.04"
     assert language("es").signed(-1.25) == "−1,3"
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+@pytest.mark.parametrize("order, years, most", [
+    (("Annual mean PM2.5 concentration", "Annual mean NO2 concentration"), (2023, 2024, 2025), 4),
+    (("Share of residents exposed to Lden ≥ 55 dB",), (2025,), 1),
+    (("a", "b", "c"), (2016, 2020, 2025), 12),
+])
+def test_the_chart_template_filled_for_a_shape_is_the_spec_altair_builds_for_it(lang, order, years, most):
+    """The briefs draw from a per-language template instead of building each chart with altair; the
+    filled template must be exactly altair's spec, or the charts would change."""
+    built = charts._altair_spec(lang, list(order), list(years), [0.5, most + 0.5], list(range(1, most + 1)))
+    assert charts._domain_spec(lang, order, years, most) == built
+    assert charts._domain_spec(lang, order, years, most) != charts._domain_spec(lang, order, years, most + 1)
