@@ -35,6 +35,8 @@ def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
     full, again = briefs["full"], briefs["unchanged"]
     assert full["cities_rendered"] == full["cities_with_data"] > 0 and not full["extrapolated"], briefs
     assert again["cities_rendered"] == 0 and again["cities_unchanged"] == full["cities_with_data"], briefs
+    rerun = result["http_rerun_unchanged"]  # every HTTP feed's interval again: nothing changed, all skipped
+    assert rerun["intervals"] == 6 and rerun["unchanged"] == rerun["intervals"] and rerun["seconds"] > 0, rerun
     assert result["dag_folder_parse_seconds"] > 0
     dagbag = next(row for label, row in steps.items() if label.startswith("DAG folder"))
     _, dag_count, import_errors = dagbag["output"].split()
