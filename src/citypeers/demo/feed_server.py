@@ -203,6 +203,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response, started)
 
     def _send(self, response: DemoResponse, started: float) -> None:
+        # logged before the answer leaves, so a client that has its answer finds the request logged
+        self.server.request_log.append(Logged(time.monotonic(), self.path, response.status))
         self.send_response(response.status)
         if response.status != 304:
             self.send_header("Content-Type", response.content_type)
@@ -212,7 +214,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.status != 304:
             self.wfile.write(response.body)
-        self.server.request_log.append(Logged(time.monotonic(), self.path, response.status))
         log.info("%s %s %d %.0f ms", self.command, self.path, response.status, 1000 * (time.monotonic() - started))
 
 
