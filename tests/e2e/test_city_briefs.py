@@ -99,6 +99,13 @@ def test_the_dag_rendered_every_city_with_data_in_both_languages_with_an_index(p
     assert "Last rendered" in index and "Generados por última vez" in (folder / "index.es.html").read_text()
 
 
+def test_every_brief_of_the_demo_says_it_is_demo_data(localized):
+    """Every feed of the demo is `demo: true`: no brief may pass for measurements."""
+    _, city_briefs = localized
+    for city, html in city_briefs:
+        assert 'id="demo-data"' in html, city
+
+
 def test_scores_and_every_indicator_show_the_citys_figures_from_the_marts(published_home, year, localized):
     words, city_briefs = localized
     for city, html in city_briefs:

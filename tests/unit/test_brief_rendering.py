@@ -106,6 +106,15 @@ def text_of(html: str, element_id: str) -> str:
     return re.sub(r"<[^>]+>", " ", html[match.start():end]).replace("\xa0", " ")
 
 
+@pytest.mark.parametrize(("lang", "words"), [("en", "Demo data: synthetic values for real city names"),
+                                           ("es", "Datos de demostración: valores sintéticos")])
+def test_a_brief_built_on_demo_feeds_says_so_at_the_top_and_a_real_one_does_not(lang, words):
+    demo = render_html(sample_brief(demo_feeds=["demo_asia"]), lang)
+    assert words in text_of(demo, "demo-data") and "demo_asia" in text_of(demo, "demo-data")
+    assert demo.index('id="demo-data"') < demo.index('id="scores"')
+    assert 'id="demo-data"' not in render_html(sample_brief(), lang)
+
+
 @pytest.mark.parametrize("lang", ["en", "es"])
 def test_every_section_is_present_in_both_languages(lang):
     html = render_html(sample_brief(), lang)

@@ -51,6 +51,7 @@ class Brief:
     has_practice_registry: bool = False
     sources: list[Row] = field(default_factory=list)
     feeds: list[Row] = field(default_factory=list)
+    demo_feeds: list[str] = field(default_factory=list)  # feeds.yml `demo: true` behind its values
 
     @property
     def has_values(self) -> bool:
@@ -136,6 +137,10 @@ def read_brief(con: duckdb.DuckDBPyConnection, city_id: str, year: int | None, d
             select feed_id, source_name, latest_period, first_run_at, last_run_at, last_run_is_success,
                    health_status, quarantined_row_count
             from fct_feed_health where list_contains(?, feed_id) order by feed_id""", [feed_ids])
+        if "is_demo" in _columns(con, "dim_feed"):
+            brief.demo_feeds = [row["feed_id"] for row in _rows(con, """
+                select feed_id from dim_feed where is_demo and list_contains(?, feed_id) order by feed_id""",
+                [feed_ids])]
     return brief
 
 

@@ -300,6 +300,7 @@ def build_view(brief: Brief, lang: Language, show_native: bool = True) -> dict[s
         "city": city_heading(brief, lang, show_native),
         "year": brief.year,
         "has_values": brief.has_values,
+        "demo_feeds": ", ".join(brief.demo_feeds),
         "years_with_values": ", ".join(str(y) for y in brief.years_with_values),
         "warehouse_date": lang.datetime(brief.warehouse_published_at.replace(tzinfo=None)) + " UTC",
         "warehouse_file": brief.warehouse_path.name,
