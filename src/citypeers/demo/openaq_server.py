@@ -78,7 +78,9 @@ class DemoDataset:
             f"""
             WITH stats AS (
                 SELECT sensor_id, min(datetime_utc) AS first, max(datetime_utc) AS last, count(*) AS observed,
-                    min(value) AS low, max(value) AS high, avg(value) AS mean,
+                    -- an exact (DECIMAL) sum: a parallel float sum differs in its last bits from one
+                    -- server start to the next, which would change the page's bytes (and its ETag)
+                    min(value) AS low, max(value) AS high, round(avg(value::DECIMAL(38, 6)), 6) AS mean,
                     arg_max(value, datetime_utc) AS latest
                 FROM read_parquet(?) GROUP BY sensor_id
             )
