@@ -18,11 +18,12 @@ PIPELINE := .venv/.synced
 SUPERSET := .venv-superset/.synced
 ENV := eval "$$(.venv/bin/citypeers env)"
 
-.PHONY: help demo test test-fast lint bench docs envs system-packages manifest airflow-init feeds-start feeds-stop \
+.PHONY: help demo demo-celery test test-fast lint bench docs envs system-packages manifest airflow-init feeds-start feeds-stop \
         openaq-start openaq-stop superset-start stop clean
 
 help:
 	@echo "make demo   install everything, run the DAGs on demo feeds, serve the dashboard"
+	@echo "make demo-celery   the demo's DAGs on two Celery workers (Redis, Postgres; no Docker)"
 	@echo "make test   run every test (unit, dbt, DAG integrity, end to end, browser)"
 	@echo "make test-fast   unit tests + the dbt build with every dbt unit test (a few minutes)"
 	@echo "make lint   ruff + sqlfluff"
@@ -49,7 +50,7 @@ envs: $(PIPELINE) $(SUPERSET)
 ## Debian packages: Chromium for the browser tests, docker-compose (v1) to validate the compose file,
 ## and for the city briefs: Pango for WeasyPrint's PDF, the Noto CJK fonts (names in their own script,
 ## embedded in the PDF) and poppler-utils (pdffonts, pdftoppm: the brief tests). Only what is missing.
-SYSTEM_PACKAGES := chromium chromium-driver docker-compose libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+SYSTEM_PACKAGES := chromium chromium-driver docker-compose redis-server postgresql libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
                    fonts-noto-cjk poppler-utils
 system-packages:
 	@missing="$$(dpkg-query -W -f='$${Package} $${db:Status-Status}\n' $(SYSTEM_PACKAGES) 2>/dev/null \
@@ -83,6 +84,17 @@ superset-start: $(SUPERSET)
 	@scripts/superset.sh bootstrap
 	@scripts/superset.sh import
 	@scripts/superset.sh start
+
+## The demo's DAGs on Airflow's CeleryExecutor, no Docker: Redis, a throwaway Postgres, the API server,
+## the scheduler, the DAG processor and CELERY_WORKERS (2) Celery workers as local processes
+## (scripts/celery_stack.sh); every ingest DAG for the interval ending DEMO_UNTIL, then the transform;
+## then everything stops (the data stays in $(CITYPEERS_HOME)/celery).
+demo-celery: envs system-packages manifest
+	@$(ENV) && citypeers demo-data
+	@$(MAKE) --no-print-directory feeds-start
+	@trap 'scripts/celery_stack.sh stop; $(MAKE) --no-print-directory feeds-stop' EXIT; \
+	  scripts/celery_stack.sh start && eval "$$(scripts/celery_stack.sh env)" \
+	  && citypeers trigger-dags --until $(DEMO_UNTIL)
 
 demo: envs system-packages airflow-init
 	@$(ENV) && citypeers demo-data

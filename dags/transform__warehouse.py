@@ -10,7 +10,7 @@ from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavi
 
 from citypeers import paths
 from citypeers.registry import SOURCES
-from citypeers.runtime_env import PIPELINE_DBT_EXCLUDES, duckdb_memory_limit
+from citypeers.runtime_env import PIPELINE_DBT_EXCLUDES, TRANSFORM_QUEUE, duckdb_memory_limit
 
 WRITER_POOL = "duckdb_writer"
 DBT_PROJECT = paths.dbt_project_dir()
@@ -26,7 +26,9 @@ Runs when any source's parsed Asset (`citypeers://parsed/<source>`) is updated.
 3. `validate_marts` runs the GX suites `marts__*` on the build file;
 4. `publish` renames the build file over `warehouse/citypeers.duckdb` (atomic) and updates the
    Asset `citypeers://warehouse`.
-Every task that writes DuckDB runs in the pool `duckdb_writer` (1 slot): one writer at a time.
+Every task that writes DuckDB runs in the pool `duckdb_writer` (1 slot): one writer at a time, on
+any number of Celery workers too (the scheduler holds the pool); on the CeleryExecutor they go to
+the queue `transform`.
 
 **Triage a failure**: nothing is published unless every step passed, so the serving warehouse is
 the previous good one. A dbt task failure names the model and the failing test in its log; a
@@ -41,7 +43,8 @@ the previous good one. A dbt task failure names the model and the failing test i
     start_date=datetime(2023, 1, 1),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "pool": WRITER_POOL},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30), "pool": WRITER_POOL,
+                  "queue": TRANSFORM_QUEUE},
     tags=["citypeers", "transform", "dbt"],
     doc_md=DOC,
     params={"full_refresh": Param(False, type="boolean",
@@ -84,7 +87,7 @@ def transform__warehouse():
             test_behavior=TestBehavior.BUILD,
             should_detach_multiple_parents_tests=True,
         ),
-        operator_args={"install_deps": False, "pool": WRITER_POOL,
+        operator_args={"install_deps": False, "pool": WRITER_POOL, "queue": TRANSFORM_QUEUE,
                        "full_refresh": "{{ params.full_refresh }}"},
     )
 

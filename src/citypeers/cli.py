@@ -6,6 +6,8 @@ import argparse
 import json
 import logging
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +103,14 @@ def _run_dags(args: argparse.Namespace) -> None:
     print(f"{len(runs)} DAG runs succeeded; {skipped} ingest intervals skipped as unchanged")
 
 
+def _trigger_dags(args: argparse.Namespace) -> None:
+    from citypeers.airflow_api import AirflowApi, run_interval
+
+    started = time.monotonic()
+    runs = run_interval(AirflowApi.from_environment(), datetime.fromisoformat(args.until).replace(tzinfo=UTC))
+    print(f"{len(runs)} DAG runs succeeded on the running Airflow in {time.monotonic() - started:.0f} s")
+
+
 def _values(args: argparse.Namespace) -> None:
     from citypeers.benchmarking import value_sources_report, values_report
 
@@ -184,10 +194,10 @@ def _check_dashboards(args: argparse.Namespace) -> None:
     print(f"all {len(checks)} dashboards show data to {args.username!r} at {url}")
 
 
-def _env(_: argparse.Namespace) -> None:
+def _env(args: argparse.Namespace) -> None:
     from citypeers.runtime_env import shell_exports
 
-    print(shell_exports())
+    print(shell_exports(executor=args.executor))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -219,7 +229,10 @@ def parser() -> argparse.ArgumentParser:
     locations.set_defaults(run=_openaq_locations)
 
     commands.add_parser("feeds", help="list the feeds in feeds.yml").set_defaults(run=_feeds)
-    commands.add_parser("env", help="print the stack's environment as shell exports").set_defaults(run=_env)
+    env = commands.add_parser("env", help="print the stack's environment as shell exports")
+    env.add_argument("--executor", choices=["local", "celery"], default="local",
+                     help="celery: Redis, Postgres and Celery workers (scripts/celery_stack.sh)")
+    env.set_defaults(run=_env)
 
     ingest = commands.add_parser("ingest", help="ingest one feed for one data interval [start, end)")
     ingest.add_argument("feed_id")
@@ -249,6 +262,12 @@ def parser() -> argparse.ArgumentParser:
         "(airflow dags test)")
     run_dags.add_argument("--until", default="2026-01-01", help="end of the last interval (exclusive)")
     run_dags.set_defaults(run=_run_dags)
+
+    trigger = commands.add_parser(
+        "trigger-dags", help="on a running Airflow (make demo-celery): every ingest DAG for the interval ending "
+        "at --until, then the transform; waits for them")
+    trigger.add_argument("--until", default="2026-01-01", help="end of the interval (exclusive)")
+    trigger.set_defaults(run=_trigger_dags)
 
     build = commands.add_parser("build", help="dbt build (incremental from the serving warehouse), GX gate "
                                 "on the marts, atomic publish")

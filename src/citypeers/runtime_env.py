@@ -65,5 +65,37 @@ def stack_environment(home: Path | None = None) -> dict[str, str]:
     }
 
 
-def shell_exports(home: Path | None = None) -> str:
-    return "\n".join(f"export {key}='{value}'" for key, value in stack_environment(home).items())
+# The Celery queues: ingest tasks (network and parsing, many at once) and transform tasks (the single
+# DuckDB writer) can go to different worker pools. The LocalExecutor ignores queues.
+INGEST_QUEUE = "ingest"
+TRANSFORM_QUEUE = "transform"
+
+
+def celery_environment(home: Path | None = None) -> dict[str, str]:
+    """stack_environment on the CeleryExecutor (scripts/celery_stack.sh): Redis as the broker, a local
+    Postgres for Airflow's metadata and Celery's results (SQLite allows one writer, not a scheduler
+    beside workers). Only triggered runs are created (`use_job_schedule` off), so a demo runs exactly
+    the intervals it asks for."""
+    redis_port = os.environ.get("CITYPEERS_REDIS_PORT", "6379")
+    postgres = f"airflow@127.0.0.1:{os.environ.get('CITYPEERS_PG_PORT', '5433')}/airflow"
+    return stack_environment(home) | {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres}",
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "citypeers.runtime_env.worker_hostname",
+    }
+
+
+def worker_hostname() -> str:
+    """The name a task instance records as its host: $CITYPEERS_WORKER_NAME (set per Celery worker by
+    scripts/celery_stack.sh, so two workers on one machine are told apart), else the FQDN."""
+    import socket
+
+    return os.environ.get("CITYPEERS_WORKER_NAME") or socket.getfqdn()
+
+
+def shell_exports(home: Path | None = None, executor: str = "local") -> str:
+    environment = celery_environment(home) if executor == "celery" else stack_environment(home)
+    return "\n".join(f"export {key}='{value}'" for key, value in environment.items())

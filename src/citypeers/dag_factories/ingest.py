@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, CronDataIntervalTimetable, dag, task
 
 from citypeers.registry import feed_schedules
+from citypeers.runtime_env import INGEST_QUEUE
 
 DOC = """
 ### Ingest `{feed_id}` ({source})
@@ -36,6 +37,7 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=10),
+    "queue": INGEST_QUEUE,  # CeleryExecutor only: the workers listening on `ingest`
 }
 
 

@@ -1,0 +1,120 @@
+"""Scale-out on one machine: the DAGs on Airflow's CeleryExecutor with two workers
+(scripts/celery_stack.sh: Redis, Postgres, API server, scheduler, DAG processor, Celery workers)
+publish the same marts as the same feeds ingested and built in-process by the citypeers CLI."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from citypeers.airflow_api import AirflowApi, run_interval
+from citypeers.paths import REPO_ROOT
+from tests.e2e.pipeline import BIN, environment, feeds_file_with_port, free_port, run, start_feed_server
+
+pytestmark = pytest.mark.e2e
+
+CITIES = ["madrid", "barcelona", "seoul"]
+YEAR = "2025"
+UNTIL = "2026-01-01"
+START = "2025-01-01"
+# Columns that record when or how long a run took, not what it published.
+RUN_COLUMNS = ("fetched_at", "validated_at", "started_at", "finished_at", "run_at", "duration", "seconds",
+               "loaded_at", "published_at", "_at")
+
+
+def feed_ids(feeds_file: Path) -> list[str]:
+    return [feed["feed_id"] for feed in yaml.safe_load(feeds_file.read_text(encoding="utf-8"))["feeds"]]
+
+
+def _demo_home(home: Path, port: int) -> dict[str, str]:
+    env = environment(home, feeds_file_with_port(home, port))
+    run([str(BIN / "citypeers"), "demo-data", "--cities", *CITIES, "--years", YEAR], env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def celery_run(tmp_path_factory):
+    """The demo slice's interval ending UNTIL on two Celery workers: (home, task instances)."""
+    home = tmp_path_factory.mktemp("celery_home")
+    port = free_port()
+    env = _demo_home(home, port)
+    env |= {"CITYPEERS_REDIS_PORT": str(free_port()), "CITYPEERS_PG_PORT": str(free_port()),
+            "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": "2"}
+    server = start_feed_server(env, port, home / "feed_server.log")
+    stack = [str(REPO_ROOT / "scripts" / "celery_stack.sh")]
+    try:
+        run([*stack, "start"], env, timeout=300)
+        api = AirflowApi.from_environment({"AIRFLOW_HOME": str(home / "airflow"),
+                                           "AIRFLOW__API__PORT": env["AIRFLOW_PORT"]})
+        runs = run_interval(api, datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00"), timeout=1500)
+        instances = [instance for run_ in runs for instance in api.task_instances(run_)]
+    finally:
+        subprocess.run([*stack, "stop"], env=env, timeout=120)
+        server.terminate()
+        server.wait(timeout=10)
+    return home, instances
+
+
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory):
+    """The same feeds and interval, ingested and built in-process by the citypeers CLI."""
+    home = tmp_path_factory.mktemp("cli_home")
+    port = free_port()
+    env = _demo_home(home, port)
+    server = start_feed_server(env, port, home / "feed_server.log")
+    try:
+        for feed_id in feed_ids(Path(env["CITYPEERS_FEEDS"])):
+            run([str(BIN / "citypeers"), "ingest", feed_id, "--start", START, "--end", UNTIL], env, timeout=600)
+        run([str(BIN / "citypeers"), "build"], env, timeout=900)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    return home
+
+
+def test_ingest_tasks_ran_on_both_celery_workers(celery_run):
+    _, instances = celery_run
+    hosts = {instance["hostname"].split("@")[0] for instance in instances if instance["queue"] == "ingest"}
+    assert hosts == {"worker1", "worker2"}, f"ingest tasks ran on {hosts}"
+    assert {instance["state"] for instance in instances} <= {"success", "skipped"}
+
+
+def test_no_two_duckdb_writers_overlapped(celery_run):
+    _, instances = celery_run
+    writers = sorted((instance["start_date"], instance["end_date"], instance["task_id"]) for instance in instances
+                     if instance["pool"] == "duckdb_writer" and instance["start_date"])
+    assert len(writers) > 10, "the transform's writer tasks are missing"
+    overlaps = [(a[2], b[2]) for a, b in zip(writers, writers[1:], strict=False) if b[0] < a[1]]
+    assert not overlaps, f"writer tasks ran at the same time: {overlaps[:5]}"
+
+
+def _marts(home: Path) -> dict[str, list[tuple]]:
+    """Every mart's rows (run-time columns left out, doubles to 1e-9), sorted."""
+    marts = {}
+    with duckdb.connect(str(home / "warehouse" / "citypeers.duckdb"), read_only=True) as con:
+        tables = con.execute("select table_schema, table_name from information_schema.tables "
+                             "where table_name like 'fct\\_%' escape '\\' or table_name like 'dim\\_%' escape '\\'"
+                             ).fetchall()
+        for schema, table in tables:
+            columns = con.execute("select column_name, data_type from information_schema.columns "
+                                  "where table_schema = ? and table_name = ? order by ordinal_position",
+                                  [schema, table]).fetchall()
+            kept = [f"round({name}, 9)" if data_type == "DOUBLE" else f'"{name}"' for name, data_type in columns
+                    if not name.endswith(RUN_COLUMNS) and "TIMESTAMP" not in data_type]
+            rows = con.execute(f'select {", ".join(kept)} from "{schema}"."{table}"').fetchall()
+            marts[f"{schema}.{table}"] = sorted(rows, key=repr)
+    return marts
+
+
+def test_celery_marts_equal_the_in_process_build_row_for_row(celery_run, cli_home):
+    celery_home, _ = celery_run
+    celery_marts, cli_marts = _marts(celery_home), _marts(cli_home)
+    assert celery_marts.keys() == cli_marts.keys()
+    assert sum(len(rows) for rows in cli_marts.values()) > 0
+    different = [name for name in cli_marts if celery_marts[name] != cli_marts[name]]
+    assert not different, f"marts differ: {different}"
