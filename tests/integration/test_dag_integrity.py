@@ -24,6 +24,7 @@ print(json.dumps({
             "doc_md": bool(dag.doc_md and len(dag.doc_md) > 100),
             "retries": sorted({t.retries for t in dag.tasks}),
             "pools": sorted({t.pool for t in dag.tasks}),
+            "queues": sorted({t.queue for t in dag.tasks}),
             "tasks": len(dag.tasks),
             "task_ids": sorted(t.task_id for t in dag.tasks),
             "mapped": sorted(t.task_id for t in dag.tasks if getattr(t, "is_mapped", False)),
@@ -84,6 +85,15 @@ def test_transform_writes_only_through_the_single_writer_pool(dag_bag):
     transform = dag_bag["dags"]["transform__warehouse"]
     assert transform["pools"] == ["duckdb_writer"]
     assert transform["tasks"] > 5, "Cosmos should render one task per dbt node"
+
+
+def test_ingest_and_transform_tasks_go_to_their_celery_queues(dag_bag):
+    """The CeleryExecutor routes by queue (scripts/celery_stack.sh, docker-compose.yml): ingest work to
+    `ingest`, DuckDB writers to `transform`; a task on another queue would wait for a worker forever."""
+    queues = {dag_id: dag["queues"] for dag_id, dag in dag_bag["dags"].items()}
+    ingest = {dag_id: q for dag_id, q in queues.items() if dag_id.startswith("ingest__")}
+    assert ingest and all(q == ["ingest"] for q in ingest.values()), ingest
+    assert queues["transform__warehouse"] == ["transform"]
 
 
 def test_parsing_the_dag_folder_imports_no_heavy_library(dag_bag):

@@ -21,8 +21,8 @@ COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / "docker" / ".env.example"
 
 AIRFLOW_SERVICES = ("airflow-init", "airflow-apiserver", "airflow-scheduler", "airflow-dag-processor",
-                    "airflow-triggerer")
-SERVICES = ("postgres", *AIRFLOW_SERVICES, "superset-init", "superset", "demo-feeds")
+                    "airflow-triggerer", "airflow-worker")
+SERVICES = ("postgres", "redis", *AIRFLOW_SERVICES, "superset-init", "superset")
 DATA_HOME = "/opt/citypeers/var"
 SERVING_DB = f"{DATA_HOME}/warehouse/citypeers.duckdb"
 
@@ -134,7 +134,9 @@ def test_airflow_services_share_code_data_execution_api_and_telemetry_off(resolv
     for name in AIRFLOW_SERVICES:
         service = resolved["services"][name]
         environment, mounts = _environment(service), _mounts(service)
-        assert environment["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+        assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert environment["AIRFLOW__CELERY__BROKER_URL"] == "redis://redis:6379/0"
+        assert environment["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql://airflow:")
         assert environment["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert environment["AIRFLOW__USAGE_DATA_COLLECTION__ENABLED"] == "False"
         assert environment["AIRFLOW__COSMOS__ENABLE_TELEMETRY"] == "False"
@@ -145,6 +147,19 @@ def test_airflow_services_share_code_data_execution_api_and_telemetry_off(resolv
             source, _ = mounts[f"/opt/citypeers/app/{part}"]
             assert Path(source) == REPO_ROOT / part, f"{name} mounts {source} at {part}"
         assert service["build"]["dockerfile"] == "docker/airflow/Dockerfile"
+
+
+def test_celery_workers_are_replicated_take_both_queues_and_wait_for_the_broker(resolved):
+    services = resolved["services"]
+    worker = services["airflow-worker"]
+    assert worker["deploy"]["replicas"] >= 2
+    command = " ".join(worker["command"])
+    assert "airflow celery worker --queues ingest,transform" in command
+    assert "container_name" not in worker, "a fixed container name prevents replicas"
+    assert not worker.get("ports"), "a published port prevents replicas"
+    for name in set(AIRFLOW_SERVICES) - {"airflow-init"}:
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+    assert "redis-cli" in services["redis"]["healthcheck"]["test"]
 
 
 def test_superset_mounts_the_warehouse_read_only_and_imports_the_serving_file(resolved):
