@@ -93,7 +93,12 @@ class AirflowApi:
     def task_instances(self, run: Run) -> list[dict]:
         """The run's task instances: task_id, state, hostname, pool, queue, start_date, end_date, ..."""
         path = f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances"
-        return self._call("GET", path, params={"limit": 1000})["task_instances"]
+        instances: list[dict] = []
+        while True:  # pages: the API caps `limit` ([api] maximum_page_limit, 100 by default)
+            page = self._call("GET", path, params={"limit": 100, "offset": len(instances)})
+            instances += page["task_instances"]
+            if not page["task_instances"] or len(instances) >= page["total_entries"]:
+                return instances
 
 
 def ingest_dag_ids() -> list[str]:
