@@ -6,6 +6,7 @@
 #
 #   scripts/celery_stack.sh start    start every process (idempotent), wait for the API's health
 #   scripts/celery_stack.sh stop     stop them (workers first), keep the data
+#   scripts/celery_stack.sh purge    stop them and delete the Postgres cluster (tests)
 #   scripts/celery_stack.sh env      the exports for an Airflow CLI against this stack
 #
 # Environment: CITYPEERS_HOME (default <repo>/var), CELERY_WORKERS (2), CELERY_CONCURRENCY (tasks per
@@ -126,9 +127,15 @@ stop() {
   fi
 }
 
+purge() {
+  stop
+  if [[ -e "$STACK/postgres" ]]; then rm -rf "$(realpath "$STACK/postgres")" "$STACK/postgres"; fi
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  purge) purge ;;
   env) stack_env ;;
-  *) echo "usage: $0 start | stop | env" >&2; exit 2 ;;
+  *) echo "usage: $0 start | stop | purge | env" >&2; exit 2 ;;
 esac

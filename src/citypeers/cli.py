@@ -107,7 +107,8 @@ def _trigger_dags(args: argparse.Namespace) -> None:
     from citypeers.airflow_api import AirflowApi, run_interval
 
     started = time.monotonic()
-    runs = run_interval(AirflowApi.from_environment(), datetime.fromisoformat(args.until).replace(tzinfo=UTC))
+    runs = run_interval(AirflowApi.from_environment(), datetime.fromisoformat(args.until).replace(tzinfo=UTC),
+                        transform=not args.ingest_only)
     print(f"{len(runs)} DAG runs succeeded on the running Airflow in {time.monotonic() - started:.0f} s")
 
 
@@ -267,6 +268,7 @@ def parser() -> argparse.ArgumentParser:
         "trigger-dags", help="on a running Airflow (make demo-celery): every ingest DAG for the interval ending "
         "at --until, then the transform; waits for them")
     trigger.add_argument("--until", default="2026-01-01", help="end of the interval (exclusive)")
+    trigger.add_argument("--ingest-only", action="store_true", help="leave the transform out")
     trigger.set_defaults(run=_trigger_dags)
 
     build = commands.add_parser("build", help="dbt build (incremental from the serving warehouse), GX gate "

@@ -54,7 +54,7 @@ def celery_run(tmp_path_factory):
         runs = run_interval(api, datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00"), timeout=1500)
         instances = [instance for run_ in runs for instance in api.task_instances(run_)]
     finally:
-        subprocess.run([*stack, "stop"], env=env, timeout=120)
+        subprocess.run([*stack, "purge"], env=env, timeout=120)
         server.terminate()
         server.wait(timeout=10)
     return home, instances
