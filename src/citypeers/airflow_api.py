@@ -58,8 +58,7 @@ class AirflowApi:
         deadline = time.monotonic() + timeout
         missing = set(dag_ids)
         while missing:
-            known = {dag["dag_id"] for dag in self._call("GET", "/dags", params={"limit": 1000})["dags"]}
-            missing -= known
+            missing -= {dag["dag_id"] for dag in self._pages("/dags", "dags")}
             if missing and time.monotonic() > deadline:
                 raise TimeoutError(f"DAGs not parsed after {timeout:.0f} s: {sorted(missing)}")
             if missing:
@@ -92,13 +91,16 @@ class AirflowApi:
 
     def task_instances(self, run: Run) -> list[dict]:
         """The run's task instances: task_id, state, hostname, pool, queue, start_date, end_date, ..."""
-        path = f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances"
-        instances: list[dict] = []
-        while True:  # pages: the API caps `limit` ([api] maximum_page_limit, 100 by default)
-            page = self._call("GET", path, params={"limit": 100, "offset": len(instances)})
-            instances += page["task_instances"]
-            if not page["task_instances"] or len(instances) >= page["total_entries"]:
-                return instances
+        return self._pages(f"/dags/{run.dag_id}/dagRuns/{run.run_id}/taskInstances", "task_instances")
+
+    def _pages(self, path: str, key: str) -> list[dict]:
+        """Every item of a list endpoint: the API caps `limit` ([api] maximum_page_limit, 100)."""
+        items: list[dict] = []
+        while True:
+            page = self._call("GET", path, params={"limit": 100, "offset": len(items)})
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
 
 
 def ingest_dag_ids() -> list[str]:
