@@ -91,8 +91,8 @@ superset-start: $(SUPERSET)
 ## then everything stops (the data stays in $(CITYPEERS_HOME)/celery).
 demo-celery: envs system-packages manifest
 	@$(ENV) && citypeers demo-data
-	@$(MAKE) --no-print-directory feeds-start
-	@trap 'scripts/celery_stack.sh stop; $(MAKE) --no-print-directory feeds-stop' EXIT; \
+	@scripts/feed_server.sh start $(FEEDS_PORT)
+	@trap 'scripts/celery_stack.sh stop; scripts/feed_server.sh stop' EXIT; \
 	  scripts/celery_stack.sh start && eval "$$(scripts/celery_stack.sh env)" \
 	  && citypeers trigger-dags --until $(DEMO_UNTIL)
 
