@@ -31,9 +31,10 @@ _KWARGS = {
 }
 
 
-def row_predicates(suite: Mapping[str, Any], column_types: Mapping[str, str]) -> list[str] | None:
-    """One SQL predicate per row-level expectation of the suite (over a relation whose columns have
-    `column_types`), or None when any expectation cannot be compiled."""
+def row_predicates(suite: Mapping[str, Any], column_types: Mapping[str, str], relation: str) -> list[str] | None:
+    """One SQL predicate per row-level expectation of the suite over `relation` (whose columns have
+    `column_types`), or None when any expectation cannot be compiled. A uniqueness is a semi join
+    on the keys held more than once (a hash aggregate, cheaper than a window over every row)."""
     predicates = []
     for expectation in suite["expectations"]:
         kind, kwargs = expectation["type"], expectation.get("kwargs", {})
@@ -41,14 +42,14 @@ def row_predicates(suite: Mapping[str, Any], column_types: Mapping[str, str]) ->
             continue
         if kind not in _KWARGS or set(kwargs) - _KWARGS[kind]:
             return None
-        predicate = _predicate(kind, kwargs, column_types)
+        predicate = _predicate(kind, kwargs, column_types, relation)
         if predicate is None:
             return None
         predicates.append(f"coalesce({predicate}, false)")
     return predicates
 
 
-def _predicate(kind: str, kwargs: Mapping[str, Any], types: Mapping[str, str]) -> str | None:
+def _predicate(kind: str, kwargs: Mapping[str, Any], types: Mapping[str, str], relation: str) -> str | None:
     columns = kwargs.get("column_list") or [kwargs.get("column")]
     if any(column not in types for column in columns):
         return None  # GX reports the missing column; let it see the whole table
@@ -57,7 +58,9 @@ def _predicate(kind: str, kwargs: Mapping[str, Any], types: Mapping[str, str]) -
             return None
         values = [_value(column, types[column]) for column in columns]
         all_missing = " AND ".join(f"{value} IS NULL" for value in values)
-        return f"NOT ({all_missing}) AND count(*) OVER (PARTITION BY {', '.join(values)}) > 1"
+        # a row() of keys compares missing fields as equal, as pandas' duplicated() does
+        key = f"row({', '.join(values)})"
+        return f"NOT ({all_missing}) AND {key} IN ({_repeated(key, relation)})"
     column = kwargs["column"]
     value = _value(column, types[column])
     if kind == "expect_column_values_to_be_null":
@@ -65,11 +68,15 @@ def _predicate(kind: str, kwargs: Mapping[str, Any], types: Mapping[str, str]) -
     if kind == "expect_column_values_to_not_be_null":
         return f"{value} IS NULL"
     if kind == "expect_column_values_to_be_unique":
-        return f"{value} IS NOT NULL AND count(*) OVER (PARTITION BY {value}) > 1"
+        return f"{value} IS NOT NULL AND {value} IN ({_repeated(value, relation)})"
     if kind == "expect_column_values_to_be_in_set":
         literals = _literals(kwargs.get("value_set"), types[column])
         return None if literals is None else f"{value} NOT IN ({literals})"
     return _between(value, types[column], kwargs)
+
+
+def _repeated(key: str, relation: str) -> str:
+    return f"SELECT {key} FROM {relation} GROUP BY ALL HAVING count(*) > 1"
 
 
 def _value(column: str, sql_type: str) -> str:

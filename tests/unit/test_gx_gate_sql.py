@@ -175,15 +175,15 @@ def test_an_expectation_sql_cannot_express_leaves_the_suite_to_gx_alone():
     types = {"value": "DOUBLE", "name": "VARCHAR"}
     assert row_predicates({"expectations": [
         {"type": "expect_column_values_to_be_between", "kwargs": {"column": "value", "min_value": 0, "mostly": 0.9}},
-    ]}, types) is None
+    ]}, types, "t") is None
     assert row_predicates({"expectations": [
         {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "value"}},
-    ]}, types) is None
+    ]}, types, "t") is None
     assert row_predicates({"expectations": [
         {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "name", "value_set": [1, 2]}},
-    ]}, types) is None
+    ]}, types, "t") is None
     assert row_predicates({"expectations": [
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "absent"}},
-    ]}, types) is None
+    ]}, types, "t") is None
     assert len(row_predicates(load_suite("parsed__eea_air"), dict.fromkeys(
-        [c for c, _ in _columns("eea_air")], "VARCHAR") | {"value": "DOUBLE"})) == 8
+        [c for c, _ in _columns("eea_air")], "VARCHAR") | {"value": "DOUBLE"}, "t")) == 8
