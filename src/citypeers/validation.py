@@ -7,7 +7,8 @@ A `quarantine` expectation may say its reason in words (`meta.quarantine_reason`
 practice_id ..."); otherwise the reason is the expectation and its column.
 
 GX validates pandas DataFrames read by DuckDB (GX's SQL datasource on DuckDB is broken, see
-STACK.md). GX is imported inside functions so that importing this module stays cheap.
+STACK.md); the ingest gate passes only the rows its suite's SQL predicates flag (citypeers.suite_sql).
+GX is imported inside functions so that importing this module stays cheap.
 """
 
 from __future__ import annotations
