@@ -257,10 +257,14 @@ def validate(feed_id: str, start: Any, end: Any, *, force: bool = False) -> dict
     if not candidates.exists():
         raise FeedError(feed_id, f"no parsed candidates for period {interval.label}", where=str(candidates),
                         action="run the parse step for this interval first")
+    from citypeers.validation import import_gx_in_background
+
+    import_gx_in_background()  # seconds of Python, while DuckDB works below
     con = _connect()
     con.execute(f"create view candidates as select * from read_parquet('{candidates}', file_row_number = true)")
     total = con.execute("select count(*) from candidates").fetchone()[0]
     suite = f"parsed__{feed.source}"
+    beyond_gx = gate_reasons(con, feed.kind)
     outcome = _gx_gate(con, suite, total, run_label=f"{feed.feed_id}__{interval.label}")
 
     if outcome.contract_failures:
@@ -275,7 +279,7 @@ def validate(feed_id: str, start: Any, end: Any, *, force: bool = False) -> dict
     # Row number in the candidates file -> reason: GX's, then what the warehouse requires of a row
     # beyond GX (registry, catalogue), and a parse error in the parser's own words, which say more.
     reasons = outcome.quarantine_reasons()
-    for row_number, reason in gate_reasons(con, feed.kind).items():
+    for row_number, reason in beyond_gx.items():
         reasons[row_number] = f"{reason}; {reasons[row_number]}" if row_number in reasons else reason
     reasons.update(con.execute(
         "select file_row_number, parse_error from candidates where parse_error is not null").fetchall())

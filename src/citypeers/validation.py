@@ -76,10 +76,29 @@ def load_suite(suite_name: str) -> dict[str, Any]:
     return json.loads(suite_file.read_text(encoding="utf-8"))
 
 
-def _context():
+def _import_gx():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
-    import great_expectations as gx
+    import great_expectations
+
+    return great_expectations
+
+
+def import_gx_in_background() -> None:
+    """Start importing GX (about 4 s of single-threaded Python) in a thread, so that it overlaps a
+    caller's DuckDB queries (which release the GIL); `_context` then finds it imported, or waits for
+    the import to finish (Python's import lock)."""
+    import sys
+    import threading
+
+    import pandas  # noqa: F401  # imported here first, so the two threads never import the same module at once
+
+    if "great_expectations" not in sys.modules:
+        threading.Thread(target=_import_gx, name="import-great-expectations", daemon=True).start()
+
+
+def _context():
+    gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     for name in list(logging.root.manager.loggerDict):
