@@ -95,6 +95,7 @@ def _load_serving_module():
 
 
 _serving = _load_serving_module()
+_serving.ask_duckdb_for_reserved_words_once()
 
 CACHE_CONFIG = {
     "CACHE_TYPE": "FileSystemCache",
@@ -204,4 +205,7 @@ def DB_CONNECTION_MUTATOR(uri, params, username, security_manager, source):  # n
         connect_args.setdefault("config", {}).update(DUCKDB_ENFORCED_CONFIG)
         if uri.database and os.path.isabs(uri.database):
             params["creator"] = _serving.duckdb_engine_creator(uri.database, DUCKDB_ENFORCED_CONFIG)
+            # A read-only connection has nothing to roll back when the pool lets it go (DuckDB's
+            # rollback without a transaction costs an exception: ~2.5 ms, twice per chart query).
+            params["pool_reset_on_return"] = None
     return uri, params

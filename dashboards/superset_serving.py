@@ -121,6 +121,29 @@ def serving_warehouse(path: str, settings: dict[str, Any]) -> ServingWarehouse:
         return _WAREHOUSES[key]
 
 
+def ask_duckdb_for_reserved_words_once() -> None:
+    """duckdb_engine 0.17 asks DuckDB for its reserved words (to quote identifiers) each time it
+    builds a dialect, and Superset builds about five per chart-data request: ~4 ms each. The words
+    belong to the DuckDB version, so this asks once per process and adds the same words as before
+    (they go into a class-level set, so the original's repeated updates changed nothing)."""
+    import duckdb_engine
+    from sqlalchemy.dialects.postgresql.base import PGIdentifierPreparer
+
+    preparer = duckdb_engine.DuckDBIdentifierPreparer
+    if duckdb_engine.__version__ != "0.17.0" or getattr(preparer, "citypeers_reserved_words", None):
+        return  # another version: its own behaviour, until someone checks this still holds
+    with duckdb.connect() as con:
+        reserved = frozenset(name for (name,) in con.execute(
+            "select keyword_name from duckdb_keywords() where keyword_category = 'reserved'").fetchall())
+
+    def __init__(self, dialect, **kwargs) -> None:  # noqa: N807
+        PGIdentifierPreparer.__init__(self, dialect, **kwargs)
+        self.reserved_words.update(reserved)
+
+    preparer.__init__ = __init__
+    preparer.citypeers_reserved_words = reserved
+
+
 def duckdb_engine_creator(path: str, settings: dict[str, Any]):
     """An SQLAlchemy ``creator`` for duckdb_engine: connections from the shared instance."""
     from duckdb_engine import ConnectionWrapper
