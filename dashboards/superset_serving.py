@@ -30,9 +30,10 @@ import duckdb
 
 ABSENT = "absent"
 
-# The identity of the published file the last connection made in this thread reads. Superset
-# runs a chart's query and stores its result in the request's thread (GLOBAL_ASYNC_QUERIES off).
-_last_read = threading.local()
+# The identity of the oldest published file a connection made in this thread reads since a result
+# was last stored. Superset runs a chart's queries and stores its result in the request's thread
+# (GLOBAL_ASYNC_QUERIES off); a request may connect more than once, and a publish may come between.
+_read = threading.local()
 
 
 def file_identity(path: str | os.PathLike[str]) -> str:
@@ -45,12 +46,17 @@ def file_identity(path: str | os.PathLike[str]) -> str:
     return f"{stat.st_dev:x}-{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
 
 
-def identity_read_by_this_thread() -> str | None:
-    return getattr(_last_read, "identity", None)
+def oldest_identity_read_by_this_thread() -> str | None:
+    return getattr(_read, "identity", None)
 
 
 def forget_identity_read_by_this_thread() -> None:
-    _last_read.identity = None
+    _read.identity = None
+
+
+def _note_identity_read(identity: str) -> None:
+    if oldest_identity_read_by_this_thread() is None:
+        _read.identity = identity
 
 
 class _Published:
@@ -58,6 +64,7 @@ class _Published:
 
     def __init__(self, path: str, identity: str, settings: dict[str, Any]) -> None:
         self.identity = identity
+        self._lock = threading.Lock()
         # The identity was taken before the file is opened here, so what this instance reads is
         # that file or a newer one, never an older one.
         self.root = duckdb.connect(":memory:")
@@ -72,7 +79,8 @@ class _Published:
             self.root.execute("set lock_configuration = true")
 
     def connect(self) -> duckdb.DuckDBPyConnection:
-        connection = self.root.cursor()
+        with self._lock:  # a connection object is not thread-safe, and this one is shared
+            connection = self.root.cursor()
         connection.execute("use serving")
         return connection
 
@@ -103,7 +111,7 @@ class ServingWarehouse:
                 self._current = _Published(self.path, identity, self.settings)
             published = self._current
         connection = published.connect()
-        _last_read.identity = published.identity
+        _note_identity_read(published.identity)
         return connection, published
 
 
@@ -163,7 +171,7 @@ class PublishKeyedCache:
     """A cachelib-style cache whose keys start with the published file's identity.
 
     ``get`` looks under the file published now. ``set`` stores under the file the query read
-    (the identity its connection recorded in this thread; the file published now when no
+    (the oldest identity its connections recorded in this thread; the file published now when no
     connection was made), so a result read from a file that a publish replaced during the query
     is never found under the new file's identity. It wraps the backend rather than subclassing
     it: cachelib's FileSystemCache keeps its own bookkeeping entries through the same methods.
@@ -180,7 +188,7 @@ class PublishKeyedCache:
         return f"{identity or file_identity(self.watched_file)}:{key}"
 
     def _key_for_result(self, key: str) -> str:
-        identity = identity_read_by_this_thread()
+        identity = oldest_identity_read_by_this_thread()
         forget_identity_read_by_this_thread()
         return self._key(key, identity)
 

@@ -93,6 +93,22 @@ def test_a_result_read_before_a_publish_is_stored_under_the_file_it_was_read_fro
     assert cache.get("chart") is None, "a result from the replaced file was served as the new file's"
 
 
+def test_a_request_that_connects_before_and_after_a_publish_stores_under_the_older_file(serving, tmp_path):
+    warehouse = tmp_path / "citypeers.duckdb"
+    publish(warehouse, 1)
+    cache = serving.PublishKeyedCache(DictCache(), warehouse)
+    shared = serving.ServingWarehouse(str(warehouse), LOCKED)
+    serving.forget_identity_read_by_this_thread()
+    query, _ = shared.connect()
+    old_value = query.execute("select value from mart").fetchone()[0]
+    publish(warehouse, 2)
+    shared.connect()  # a second connection in the same request, after the publish
+    cache.set("chart", old_value)
+    assert cache.get("chart") is None, "a result from the replaced file was served as the new file's"
+    cache.set("chart", "read from the new file")  # the next result, with no connection left noted
+    assert cache.get("chart") == "read from the new file"
+
+
 def test_connections_follow_a_publish_while_an_older_connection_is_still_reading(serving, tmp_path):
     warehouse = tmp_path / "citypeers.duckdb"
     publish(warehouse, 1)
