@@ -193,6 +193,9 @@ class PublishKeyedCache:
         return self._key(key, identity)
 
     def get(self, key: str) -> Any:
+        # A lookup starts what may end in a store: forget connections made before it (a cache
+        # hit may connect without storing anything), so a miss stores under the file read after.
+        forget_identity_read_by_this_thread()
         return self.backend.get(self._key(key))
 
     def has(self, key: str) -> bool:

@@ -109,6 +109,19 @@ def test_a_request_that_connects_before_and_after_a_publish_stores_under_the_old
     assert cache.get("chart") == "read from the new file"
 
 
+def test_after_a_publish_the_first_result_is_stored_where_the_next_request_finds_it(serving, tmp_path):
+    warehouse = tmp_path / "citypeers.duckdb"
+    publish(warehouse, 1)
+    cache = serving.PublishKeyedCache(DictCache(), warehouse)
+    shared = serving.ServingWarehouse(str(warehouse), LOCKED)
+    shared.connect()  # an earlier request in this thread connected and stored nothing
+    publish(warehouse, 2)
+    assert cache.get("chart") is None
+    query, _ = shared.connect()
+    cache.set("chart", query.execute("select value from mart").fetchone()[0])
+    assert cache.get("chart") == 2
+
+
 def test_connections_follow_a_publish_while_an_older_connection_is_still_reading(serving, tmp_path):
     warehouse = tmp_path / "citypeers.duckdb"
     publish(warehouse, 1)
