@@ -34,6 +34,15 @@ def gx_chunk_rows() -> int:
     return int(os.environ.get("CITYPEERS_GX_CHUNK_ROWS") or DEFAULT_GX_CHUNK_ROWS)
 
 
+def gx_gate() -> str:
+    """$CITYPEERS_GX_GATE: `sql` (the default) hands GX only the candidate rows that a DuckDB
+    predicate compiled from the suite flags (citypeers.suite_sql); `full` hands GX every row."""
+    mode = os.environ.get("CITYPEERS_GX_GATE") or "sql"
+    if mode not in ("sql", "full"):
+        raise ValueError(f"CITYPEERS_GX_GATE={mode!r}: use sql (the default) or full")
+    return mode
+
+
 def stack_environment(home: Path | None = None) -> dict[str, str]:
     home = (home or paths.home()).resolve()
     airflow_home = home / "airflow"

@@ -11,8 +11,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
+    # The under-Airflow step is left out here (3-4 minutes of `make test`): the e2e session runs every
+    # DAG under Airflow; `make bench` runs the step.
     completed = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / "run.py"), "--results-dir", str(tmp_path)],
+        [sys.executable, str(REPO_ROOT / "benchmarks" / "run.py"), "--results-dir", str(tmp_path), "--skip-airflow"],
         capture_output=True, text=True, timeout=3600,
     )
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -23,13 +25,16 @@ def test_the_benchmark_harness_runs_at_tier_s_and_writes_its_results(tmp_path):
     for row in result["steps"]:
         assert row["seconds"] > 0 and row["peak_mb"] > 0, row
     marts = result["air_quality_marts"]
-    for way in ("pipeline_cli", "pipeline_airflow", "floor", "pandas"):
+    for way in ("pipeline_cli", "floor", "pandas"):
         assert marts[way]["seconds"] > 0, way
+    assert marts["pipeline_airflow"] is None and marts["ratios"]["pipeline_airflow_over_floor"] is None
+    assert "under Airflow: skipped (--skip-airflow)" in completed.stdout
     assert set(marts["ratios"]) == {"pipeline_cli_over_floor", "pipeline_airflow_over_floor",
                                     "pandas_over_pipeline_cli", "incremental_over_full_run"}
-    charts = result["superset_chart_data"]
-    assert charts["requests"] > 0 and charts["failures"] == 0, charts
-    assert 0 < charts["p50_ms"] <= charts["p95_ms"]
+    for kind in ("cold", "warm"):  # cache bypassed (force) and from the data cache, same payloads
+        charts = result["superset_chart_data"][kind]
+        assert charts["requests"] > 0 and charts["failures"] == 0, charts
+        assert 0 < charts["p50_ms"] <= charts["p95_ms"]
     assert result["incremental_one_day"]["seconds"] > 0
     briefs = result["city_briefs"]
     full, again = briefs["full"], briefs["unchanged"]

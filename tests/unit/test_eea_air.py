@@ -206,3 +206,60 @@ def test_duplicate_hour_keeps_the_valid_sampling_process(tmp_path):
     invalid_first = _with(hour, SamplingProcess="SPP-BETR740_00005_0", Validity="-1", Concentration="99")
     con, rows = _parse([_write(tmp_path, "duplicate.csv", [lines[0], invalid_first, hour])])
     assert rows.project("is_valid, value, source_row").fetchall() == [(True, 11.25, 3)]
+
+
+def _dirty_lines() -> list[str]:
+    """The real file's first hours with one broken or padded cell each (line n of the file is index n-1)."""
+    lines = _real_lines()
+    return [
+        lines[0],
+        _with(lines[1], Concentration="abc"),
+        _with(lines[2], Validity="x"),
+        _with(lines[3], AirQualityStationEoICode=" BETR740 ", AirPollutant=" PM10 ", Concentration=" 12.5 ",
+              Validity=" 1 ", AveragingTime=" hour "),
+        _with(lines[4], AveragingTime="day"),
+        _with(lines[5], DatetimeBegin="2013-02-30 01:00:00 +01:00"),
+        _with(lines[6], Concentration="NaN"),
+        _with(lines[7], Concentration="", Validity="1"),
+        _with(lines[8], AirPollutant="SO2", DatetimeBegin=""),
+        lines[9],
+    ]
+
+
+def test_dirty_cells_get_their_exact_reasons_and_lines_in_each_file_of_a_group(tmp_path):
+    lines = _real_lines()
+    other = [lines[0], lines[10], _with(lines[11], Validity="-99", Concentration="x"), lines[12]]
+    payloads = [_write(tmp_path, "a.csv", _dirty_lines()), _write(tmp_path, "b.csv", other)]
+    con, rows = _parse(payloads)
+    names = {p.sha256: p.path.name for p in payloads}
+    found = {(names[sha], row): error for sha, row, error in rows.project(
+        "payload_sha256, source_row, parse_error").fetchall()}
+    assert found == {
+        ("a.csv", 2): "unreadable Concentration abc",
+        ("a.csv", 3): "unreadable Validity x",
+        ("a.csv", 4): None,
+        ("a.csv", 5): "AveragingTime day is not hour",
+        ("a.csv", 6): "unreadable DatetimeBegin 2013-02-30 01:00:00 +01:00",
+        ("a.csv", 7): "unreadable Concentration NaN",
+        ("a.csv", 8): "valid-flagged hour without Concentration",
+        ("a.csv", 9): "AirPollutant SO2 is not PM10, PM2.5 or NO2; unreadable DatetimeBegin (empty)",
+        ("a.csv", 10): None,
+        ("b.csv", 2): None,
+        ("b.csv", 3): "unreadable Concentration x",
+        ("b.csv", 4): None,
+    }
+    padded = rows.filter(f"payload_sha256 = '{payloads[0].sha256}' AND source_row = 4").project(
+        "station_id, pollutant, source_value, is_valid").fetchall()
+    assert padded == [("BETR740", "pm10", 12.5, True)]
+
+
+def test_a_day_of_a_yearly_file_is_the_years_rows_of_that_day(tmp_path):
+    day = Interval.of("2013-01-30", "2013-01-31")
+    payloads = [_write(tmp_path, "real.csv", _real_lines()), _write(tmp_path, "dirty.csv", _dirty_lines())]
+    con, year_rows = _parse(payloads)
+    year = year_rows.filter(
+        "measured_at_utc IS NULL OR (measured_at_utc >= '2013-01-30' AND measured_at_utc < '2013-01-31')"
+    ).fetchall()
+    con, day_rows = _parse(payloads, interval=day)
+    assert day_rows.fetchall() == year
+    assert len(year) > 20 and sum(row[3] is None for row in year) == 2  # the unreadable times, kept for every day

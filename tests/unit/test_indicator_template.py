@@ -176,6 +176,7 @@ def test_the_gate_in_small_chunks_gives_the_same_partition_and_quarantine(templa
     whole = ingest.ingest("city_sheet", "2024-01-01", "2025-01-01")
     in_one = published()
     monkeypatch.setenv("CITYPEERS_GX_CHUNK_ROWS", "3")
+    monkeypatch.setenv("CITYPEERS_GX_GATE", "full")  # every row through GX, in chunks (the default: flagged rows)
     chunked = ingest.validate("city_sheet", "2024-01-01", "2025-01-01", force=True)  # same payloads
 
     assert chunked == whole and (whole["published"], whole["quarantined"]) == (11, 3)

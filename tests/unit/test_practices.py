@@ -192,15 +192,20 @@ def test_a_duplicate_practice_id_quarantines_every_entry_with_that_id(registry_d
     assert sorted(_partition()["practice_id"]) == ["mad-brt", "sev-bikes", "vlc-water"]
 
 
-def test_a_duplicate_practice_id_is_found_when_the_gate_validates_in_small_chunks(registry_dir, monkeypatch):
+@pytest.mark.parametrize(("gate", "chunks"), [("full", 4), ("sql", 1)])
+def test_a_duplicate_practice_id_is_found_when_the_gate_validates_in_small_chunks(registry_dir, monkeypatch,
+                                                                                  gate, chunks):
     monkeypatch.setenv("CITYPEERS_GX_CHUNK_ROWS", "2")
+    monkeypatch.setenv("CITYPEERS_GX_GATE", gate)
     rows = [f"p{n:02d},madrid,T,,low_emission_zone,no2_annual_mean,2020-01-01,,zone,,," for n in range(7)]
     _write_csv(registry_dir, [*rows, rows[5]])
     outcome = ingest.ingest("city_practices", *YEAR_2025)
     assert (outcome["published"], outcome["quarantined"]) == (6, 2)
     assert set(_quarantine()) == {"p05"}
-    record = paths.validation_dir("parsed__practices") / "city_practices__2025.json"
-    assert len(json.loads(record.read_text(encoding="utf-8"))["chunk_results"]) == 4  # by ranges of practice_id
+    record = json.loads((paths.validation_dir("parsed__practices") / "city_practices__2025.json").read_text())
+    # full: 8 rows by ranges of practice_id; sql: GX sees the 2 duplicates and 1 clean witness row
+    assert len(record.get("chunk_results", [record.get("result")])) == chunks
+    assert (record["summary"]["row_count"], record["summary"]["gx_rows"]) == (8, 8 if gate == "full" else 3)
 
 
 def test_an_unknown_yaml_field_or_an_entry_that_is_not_a_mapping_is_quarantined(registry_dir):

@@ -204,7 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, response: DemoResponse, started: float) -> None:
         # logged before the answer leaves, so a client that has its answer finds the request logged
+        # (in request_log and in the log file, even if the server is stopped right after)
         self.server.request_log.append(Logged(time.monotonic(), self.path, response.status))
+        log.info("%s %s %d %.0f ms", self.command, self.path, response.status, 1000 * (time.monotonic() - started))
         self.send_response(response.status)
         if response.status != 304:
             self.send_header("Content-Type", response.content_type)
@@ -214,7 +216,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD" and response.status != 304:
             self.wfile.write(response.body)
-        log.info("%s %s %d %.0f ms", self.command, self.path, response.status, 1000 * (time.monotonic() - started))
 
 
 class FeedServer(ThreadingHTTPServer):
