@@ -18,7 +18,7 @@ PIPELINE := .venv/.synced
 SUPERSET := .venv-superset/.synced
 ENV := eval "$$(.venv/bin/citypeers env)"
 
-.PHONY: help demo demo-celery test test-fast lint bench docs envs system-packages manifest airflow-init feeds-start feeds-stop \
+.PHONY: help demo demo-celery test test-fast lint bench docs envs system-packages airflow-init feeds-start feeds-stop \
         openaq-start openaq-stop superset-start stop clean
 
 help:
@@ -27,7 +27,7 @@ help:
 	@echo "make test   run every test (unit, dbt, DAG integrity, end to end, browser)"
 	@echo "make test-fast   unit tests + the dbt build with every dbt unit test (a few minutes)"
 	@echo "make lint   ruff + sqlfluff"
-	@echo "make bench  benchmarks, prints figures (BENCH_TIERS=\"S M\" for the 1,000-city tier too)"
+	@echo "make bench  benchmarks, prints figures (BENCH_TIERS=\"S M\" for the 1,000-city tier too; BENCH_EXECUTORS=M: LocalExecutor vs 1 and 2 Celery workers)"
 	@echo "make stop   stop the demo's background servers"
 
 $(UV):
@@ -60,11 +60,7 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-## The dbt manifest Cosmos renders the transform DAG from (no `dbt ls` at DAG parse time).
-manifest: $(PIPELINE)
-	@$(ENV) && cd dbt_project && dbt parse --quiet --profiles-dir .
-
-airflow-init: $(PIPELINE) manifest
+airflow-init: $(PIPELINE)
 	@$(ENV) && mkdir -p "$$AIRFLOW_HOME" && airflow db migrate >/dev/null \
 	  && airflow pools set duckdb_writer 1 "one DuckDB writer at a time" >/dev/null \
 	  && echo "Airflow metadata ready in $$AIRFLOW_HOME"
@@ -89,7 +85,7 @@ superset-start: $(SUPERSET)
 ## the scheduler, the DAG processor and CELERY_WORKERS (2) Celery workers as local processes
 ## (scripts/celery_stack.sh); every ingest DAG for the interval ending DEMO_UNTIL, then the transform;
 ## then everything stops (the data stays in $(CITYPEERS_HOME)/celery).
-demo-celery: envs system-packages manifest
+demo-celery: envs system-packages
 	@$(ENV) && citypeers demo-data
 	@scripts/feed_server.sh start $(FEEDS_PORT)
 	@trap 'scripts/celery_stack.sh stop; scripts/feed_server.sh stop' EXIT; \
@@ -105,7 +101,7 @@ demo: envs system-packages airflow-init
 	@$(ENV) && citypeers check-dashboards
 	@$(ENV) && scripts/demo_summary.sh
 
-test: envs system-packages manifest
+test: envs system-packages
 	.venv/bin/python -m pytest
 
 ## The inner loop (a few minutes): unit tests, and one dbt build that runs every dbt unit test.
@@ -116,8 +112,8 @@ lint: $(PIPELINE)
 	.venv/bin/ruff check src dags tests benchmarks scripts dashboards
 	.venv/bin/sqlfluff lint dbt_project/models
 
-bench: envs system-packages manifest
-	.venv/bin/python benchmarks/run.py --tiers $(BENCH_TIERS)
+bench: envs system-packages
+	.venv/bin/python benchmarks/run.py $(if $(BENCH_EXECUTORS),--executors $(BENCH_EXECUTORS),--tiers $(BENCH_TIERS))
 
 docs: $(PIPELINE)
 	@$(ENV) && cd dbt_project && dbt docs generate --profiles-dir . && echo "dbt docs: dbt_project/target/index.html"

@@ -26,10 +26,9 @@ if [[ "${CITYPEERS_DEMO_DATA:-true}" == "true" ]]; then
   fi
 fi
 
-# Cosmos builds the transform DAG from dbt's manifest (LoadMode.DBT_MANIFEST), so the manifest must
-# exist before the dag-processor parses the DAGs. `dbt parse` reads no data; the profile still
-# needs CITYPEERS_BUILD_DB, which docker-compose.yml sets.
-echo "== parsing the dbt project into $project/target/manifest.json"
+# `dbt parse` checks the dbt project before any DAG runs (a broken project fails here, not in the
+# first transform). It reads no data; the profile still needs CITYPEERS_BUILD_DB (docker-compose.yml).
+echo "== parsing the dbt project"
 if [[ -f "$project/packages.yml" || -f "$project/dependencies.yml" ]]; then
   dbt deps --project-dir "$project" --profiles-dir "$project"
 fi

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 from citypeers import paths
@@ -23,10 +24,28 @@ DEFAULT_GX_CHUNK_ROWS = 250_000
 # (tests/dbt, `make test`), not again in every pipeline build, where they cost seconds each time.
 PIPELINE_DBT_EXCLUDES = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
 
+# The transform DAG's dbt tasks: one `dbt build --selector layer_<name>` each, in this order
+# (dbt_project/selectors.yml). Not one task per model: every task starts a process and dbt (~4 s),
+# and 86 of them took 7 min on the CeleryExecutor for a build dbt does in 20 s.
+DBT_LAYERS = ["staging", "intermediate", "marts"]
+
 
 def duckdb_memory_limit() -> str:
     """$CITYPEERS_DUCKDB_MEMORY_LIMIT, or 1GB."""
     return os.environ.get("CITYPEERS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT
+
+
+def dbt_env() -> dict[str, str]:
+    """Environment for dbt in the pipeline (`citypeers build` and the transform DAG): where to build,
+    where the parsed files are, no unit tests, telemetry off."""
+    return {
+        "CITYPEERS_HOME": str(paths.home()),
+        "CITYPEERS_BUILD_DB": str(paths.build_db()),
+        "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
+        **PIPELINE_DBT_EXCLUDES,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DO_NOT_TRACK": "1",
+    }
 
 
 def gx_chunk_rows() -> int:
@@ -80,19 +99,23 @@ INGEST_QUEUE = "ingest"
 TRANSFORM_QUEUE = "transform"
 
 
-def celery_environment(home: Path | None = None) -> dict[str, str]:
-    """stack_environment on the CeleryExecutor (scripts/celery_stack.sh): Redis as the broker, a local
-    Postgres for Airflow's metadata and Celery's results (SQLite allows one writer, not a scheduler
-    beside workers). Only triggered runs are created (`use_job_schedule` off), so a demo runs exactly
-    the intervals it asks for."""
-    redis_port = os.environ.get("CITYPEERS_REDIS_PORT", "6379")
+def scheduler_environment(home: Path | None = None, executor: str = "celery") -> dict[str, str]:
+    """stack_environment for a running scheduler (scripts/celery_stack.sh): a local Postgres for
+    Airflow's metadata (SQLite allows one writer, not a scheduler beside workers); on the
+    CeleryExecutor Redis as the broker and Postgres for Celery's results, on the LocalExecutor the
+    scheduler runs the tasks itself. Only triggered runs and backfills are created (`use_job_schedule`
+    off), so a demo runs exactly the intervals it asks for."""
     postgres = f"airflow@127.0.0.1:{os.environ.get('CITYPEERS_PG_PORT', '5433')}/airflow"
-    return stack_environment(home) | {
-        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+    environment = stack_environment(home) | {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{postgres}",
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres}",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+    }
+    if executor == "local":
+        return environment
+    return environment | {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{os.environ.get('CITYPEERS_REDIS_PORT', '6379')}/0",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql://{postgres}",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "citypeers.runtime_env.worker_hostname",
     }
 
@@ -106,5 +129,8 @@ def worker_hostname() -> str:
 
 
 def shell_exports(home: Path | None = None, executor: str = "local") -> str:
-    environment = celery_environment(home) if executor == "celery" else stack_environment(home)
+    """`citypeers env`: local = the embedded default (SQLite, `airflow dags test`); local-scheduler and
+    celery = scripts/celery_stack.sh's scheduler on Postgres, on the LocalExecutor or Celery workers."""
+    environment = {"local": stack_environment, "local-scheduler": partial(scheduler_environment, executor="local"),
+                   "celery": scheduler_environment}[executor](home)
     return "\n".join(f"export {key}='{value}'" for key, value in environment.items())

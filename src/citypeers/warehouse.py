@@ -22,7 +22,7 @@ from citypeers import paths
 from citypeers.errors import ContractError
 from citypeers.ingest import ensure_schema_file
 from citypeers.registry import SOURCES, feed_table
-from citypeers.runtime_env import PIPELINE_DBT_EXCLUDES, duckdb_memory_limit
+from citypeers.runtime_env import dbt_env
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,6 @@ MART_SUITES = (
     "marts__fct_city_indicator_monthly",
     "marts__fct_practice_impact",
 )
-
-
-def dbt_env() -> dict[str, str]:
-    """Environment for dbt in the pipeline: where to build, where the parsed files are, no unit
-    tests, telemetry off."""
-    return {
-        "CITYPEERS_HOME": str(paths.home()),
-        "CITYPEERS_BUILD_DB": str(paths.build_db()),
-        "CITYPEERS_DUCKDB_MEMORY_LIMIT": duckdb_memory_limit(),
-        **PIPELINE_DBT_EXCLUDES,
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "DO_NOT_TRACK": "1",
-    }
 
 
 def prepare_build(full_refresh: bool = False) -> dict[str, Any]:
