@@ -49,6 +49,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.executors import compare_executors  # noqa: E402
 from benchmarks.tiers import GTFS_FEED, TIERS, Tier, domain_feed_ids, write_tier  # noqa: E402
 from tests.e2e.pipeline import (  # noqa: E402  (reuses the e2e harness: same feeds, same server)
     BIN,
@@ -429,6 +430,10 @@ def run_tier(name: str, results_dir: Path, *, with_airflow: bool = True) -> Path
     }
     if name in TIERS:
         result["every_domain"] = domains
+    return write_result(result, results_dir, name)
+
+
+def write_result(result: dict, results_dir: Path, name: str) -> Path:
     target = results_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%S}_{name}.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -443,7 +448,12 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "benchmarks" / "results")
     parser.add_argument("--skip-airflow", action="store_true",
                         help="leave out the under-Airflow runs (the harness test does: the e2e tests run the DAGs)")
+    parser.add_argument("--executors", choices=list(TIERS), metavar="TIER",
+                        help="instead of the tiers: the TIER's other-domain feeds ingested by a running Airflow on the "
+                             "LocalExecutor and on 1 and 2 Celery workers (benchmarks/executors.py)")
     args = parser.parse_args(argv)
+    if args.executors:
+        return [write_result(compare_executors(args.executors), args.results_dir, f"{args.executors}-executors")]
     return [run_tier(name, args.results_dir, with_airflow=not args.skip_airflow) for name in args.tiers]
 
 

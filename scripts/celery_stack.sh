@@ -3,6 +3,8 @@
 # cluster (Airflow's metadata and Celery's results), the API server, the scheduler, the DAG processor
 # and CELERY_WORKERS Celery workers (worker1@<host>, worker2@<host>, ...) on the queues
 # `ingest`, `transform` and `default`. Everything lives in $CITYPEERS_HOME/celery.
+# CELERY_WORKERS=0 starts the same stack on the LocalExecutor (no Redis, no workers: the scheduler
+# runs the tasks), the reference the Celery runs are compared with (tests, make bench).
 #
 #   scripts/celery_stack.sh start    start every process (idempotent), wait for the API's health
 #   scripts/celery_stack.sh stop     stop them (workers first), keep the data
@@ -26,7 +28,8 @@ PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
 die() { echo "celery_stack.sh: $*" >&2; exit 1; }
 
 stack_env() {
-  .venv/bin/citypeers env --executor celery
+  if [[ "$WORKERS" == 0 ]]; then .venv/bin/citypeers env --executor local-scheduler
+  else .venv/bin/citypeers env --executor celery; fi
 }
 
 as_postgres() {
@@ -78,7 +81,7 @@ start_process() {
 
 start() {
   mkdir -p "$STACK/logs"
-  start_redis
+  [[ "$WORKERS" == 0 ]] || start_redis
   start_postgres
   eval "$(stack_env)"
   mkdir -p "$AIRFLOW_HOME"
@@ -96,7 +99,7 @@ start() {
   local url="http://127.0.0.1:$AIRFLOW__API__PORT/api/v2/monitor/health"
   for _ in $(seq 1 "$START_TIMEOUT"); do
     if curl -fsS "$url" 2>/dev/null | grep -q '"scheduler": *{"status": *"healthy"'; then
-      echo "Airflow (CeleryExecutor, $WORKERS workers) on http://127.0.0.1:$AIRFLOW__API__PORT, logs in $STACK/logs"
+      echo "Airflow ($AIRFLOW__CORE__EXECUTOR, $WORKERS Celery workers) on http://127.0.0.1:$AIRFLOW__API__PORT, logs in $STACK/logs"
       return
     fi
     sleep 1

@@ -108,18 +108,21 @@ def ingest_dag_ids() -> list[str]:
     return [f"ingest__{source}__{feed_id}" for source in SOURCES for feed_id in feed_schedules(source)]
 
 
-def run_interval(api: AirflowApi, until: datetime, timeout: float = 3600, transform: bool = True) -> list[Run]:
-    """Every ingest DAG for the interval ending at `until` (all at once: the workers share them), then
-    the transform once (unless `transform` is false). Returns the runs; raises naming the runs that failed."""
-    dag_ids = ingest_dag_ids()
-    api.wait_for_dags([*dag_ids, "transform__warehouse"])
-    ingests = [api.trigger(dag_id, until) for dag_id in dag_ids]
-    failed = [run for run, state in api.wait(ingests, timeout).items() if state != "success"]
+def trigger_and_wait(api: AirflowApi, dag_ids: list[str], ends: list[datetime], timeout: float = 3600) -> list[Run]:
+    """Every DAG for every interval ending at one of `ends`, all at once (the workers share them);
+    waits for all of them and raises naming the runs that failed."""
+    api.wait_for_dags(dag_ids)
+    runs = [api.trigger(dag_id, end) for end in ends for dag_id in dag_ids]
+    failed = [run for run, state in api.wait(runs, timeout).items() if state != "success"]
     if failed:
-        raise RuntimeError(f"ingest runs failed: {failed} (logs below $AIRFLOW_HOME/logs)")
+        raise RuntimeError(f"{len(failed)} of {len(runs)} runs failed: {failed[:5]} (logs below $AIRFLOW_HOME/logs)")
+    return runs
+
+
+def run_interval(api: AirflowApi, until: datetime, timeout: float = 3600, transform: bool = True) -> list[Run]:
+    """Every ingest DAG for the interval ending at `until`, then the transform once (unless `transform`
+    is false). Returns the runs; raises naming the runs that failed."""
+    ingests = trigger_and_wait(api, ingest_dag_ids(), [until], timeout)
     if not transform:
         return ingests
-    transform = api.trigger("transform__warehouse", until)
-    if api.wait([transform], timeout)[transform] != "success":
-        raise RuntimeError(f"the transform failed: {transform} (logs below $AIRFLOW_HOME/logs)")
-    return [*ingests, transform]
+    return [*ingests, *trigger_and_wait(api, ["transform__warehouse"], [until], timeout)]

@@ -231,8 +231,9 @@ def parser() -> argparse.ArgumentParser:
 
     commands.add_parser("feeds", help="list the feeds in feeds.yml").set_defaults(run=_feeds)
     env = commands.add_parser("env", help="print the stack's environment as shell exports")
-    env.add_argument("--executor", choices=["local", "celery"], default="local",
-                     help="celery: Redis, Postgres and Celery workers (scripts/celery_stack.sh)")
+    env.add_argument("--executor", choices=["local", "local-scheduler", "celery"], default="local",
+                     help="local: SQLite, `airflow dags test`; local-scheduler: scripts/celery_stack.sh with "
+                          "CELERY_WORKERS=0 (Postgres, the scheduler runs the tasks); celery: its Celery workers")
     env.set_defaults(run=_env)
 
     ingest = commands.add_parser("ingest", help="ingest one feed for one data interval [start, end)")

@@ -1,6 +1,7 @@
 """Scale-out on one machine: the DAGs on Airflow's CeleryExecutor with two workers
 (scripts/celery_stack.sh: Redis, Postgres, API server, scheduler, DAG processor, Celery workers)
-publish the same marts as the same feeds ingested and built in-process by the citypeers CLI."""
+publish the same marts as the same triggered runs on the LocalExecutor (the same script with
+CELERY_WORKERS=0: the scheduler runs the tasks)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from citypeers.airflow_api import AirflowApi, run_interval
-from citypeers.intervals import schedule_intervals
 from citypeers.paths import REPO_ROOT
+from citypeers.runtime_env import DBT_LAYERS
 from tests.e2e.pipeline import BIN, environment, feeds_file_with_port, free_port, run, start_feed_server
 
 pytestmark = pytest.mark.e2e
@@ -27,14 +27,6 @@ UNTIL = "2026-01-01"
 RUN_COLUMNS = ("_at", "duration", "seconds", "http_elapsed_ms", "http_last_modified")
 
 
-def last_intervals(feeds_file: Path) -> dict[str, str]:
-    """feed_id -> start of its interval ending UNTIL (a quarterly feed's last quarter), as a triggered
-    DAG run infers it."""
-    feeds = yaml.safe_load(feeds_file.read_text(encoding="utf-8"))["feeds"]
-    return {feed["feed_id"]: schedule_intervals(feed["schedule"], "2000-01-01", UNTIL)[-1].start.date().isoformat()
-            for feed in feeds}
-
-
 @pytest.fixture(scope="module")
 def feeds_port() -> int:
     """One demo feed server port for both runs (they run one after the other): the feed URLs the
@@ -42,51 +34,39 @@ def feeds_port() -> int:
     return free_port()
 
 
-def _demo_home(home: Path, port: int) -> dict[str, str]:
+def stack_run(home: Path, port: int, workers: int) -> list[dict]:
+    """The demo slice's interval ending UNTIL, triggered through the REST API of scripts/celery_stack.sh
+    with `workers` Celery workers (0: the LocalExecutor); the runs' task instances."""
     env = environment(home, feeds_file_with_port(home, port))
     run([str(BIN / "citypeers"), "demo-data", "--cities", *CITIES, "--years", YEAR], env)
-    return env
-
-
-@pytest.fixture(scope="module")
-def celery_run(tmp_path_factory, feeds_port):
-    """The demo slice's interval ending UNTIL on two Celery workers: (home, task instances)."""
-    home = tmp_path_factory.mktemp("celery_home")
-    port = feeds_port
-    env = _demo_home(home, port)
     env |= {"CITYPEERS_REDIS_PORT": str(free_port()), "CITYPEERS_PG_PORT": str(free_port()),
-            "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": "2"}
+            "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": str(workers)}
     server = start_feed_server(env, port, home / "feed_server.log")
     stack = [str(REPO_ROOT / "scripts" / "celery_stack.sh")]
     try:
         run([*stack, "start"], env, timeout=300)
         api = AirflowApi.from_environment({"AIRFLOW_HOME": str(home / "airflow"),
                                            "AIRFLOW__API__PORT": env["AIRFLOW_PORT"]})
-        runs = run_interval(api, datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00"), timeout=1500)
-        instances = [instance for run_ in runs for instance in api.task_instances(run_)]
+        runs = run_interval(api, datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00"), timeout=900)
+        return [instance for run_ in runs for instance in api.task_instances(run_)]
     finally:
         subprocess.run([*stack, "purge"], env=env, timeout=120)
         server.terminate()
         server.wait(timeout=10)
-    return home, instances
 
 
 @pytest.fixture(scope="module")
-def cli_home(tmp_path_factory, feeds_port, celery_run):
-    """The same feeds and intervals, ingested and built in-process by the citypeers CLI (after the
-    Celery run, on the same feed server port)."""
-    home = tmp_path_factory.mktemp("cli_home")
-    port = feeds_port
-    env = _demo_home(home, port)
-    server = start_feed_server(env, port, home / "feed_server.log")
-    try:
-        for feed_id, start in last_intervals(Path(env["CITYPEERS_FEEDS"])).items():
-            run([str(BIN / "citypeers"), "ingest", feed_id, "--start", start, "--end", UNTIL], env, timeout=600)
-        run([str(BIN / "citypeers"), "build"], env, timeout=900)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    return home
+def celery_run(tmp_path_factory, feeds_port):
+    """Two Celery workers: (home, task instances)."""
+    home = tmp_path_factory.mktemp("celery_home")
+    return home, stack_run(home, feeds_port, workers=2)
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, feeds_port, celery_run):
+    """The LocalExecutor, after the Celery run, on the same feed server port: (home, task instances)."""
+    home = tmp_path_factory.mktemp("local_home")
+    return home, stack_run(home, feeds_port, workers=0)
 
 
 def test_ingest_tasks_ran_on_both_celery_workers(celery_run):
@@ -100,7 +80,7 @@ def test_no_two_duckdb_writers_overlapped(celery_run):
     _, instances = celery_run
     writers = sorted((instance["start_date"], instance["end_date"], instance["task_id"]) for instance in instances
                      if instance["pool"] == "duckdb_writer" and instance["start_date"])
-    assert len(writers) > 10, "the transform's writer tasks are missing"
+    assert len(writers) == 3 + len(DBT_LAYERS), f"the transform's writer tasks: {writers}"
     overlaps = [(a[2], b[2]) for a, b in zip(writers, writers[1:], strict=False) if b[0] < a[1]]
     assert not overlaps, f"writer tasks ran at the same time: {overlaps[:5]}"
 
@@ -123,10 +103,13 @@ def _marts(home: Path) -> dict[str, list[tuple]]:
     return marts
 
 
-def test_celery_marts_equal_the_in_process_build_row_for_row(celery_run, cli_home):
-    celery_home, _ = celery_run
-    celery_marts, cli_marts = _marts(celery_home), _marts(cli_home)
-    assert celery_marts.keys() == cli_marts.keys()
-    assert sum(len(rows) for rows in cli_marts.values()) > 0
-    different = [name for name in cli_marts if celery_marts[name] != cli_marts[name]]
+def test_celery_marts_equal_the_local_executors_row_for_row(celery_run, local_run):
+    (celery_home, _), (local_home, local_instances) = celery_run, local_run
+    assert {instance["state"] for instance in local_instances} <= {"success", "skipped"}
+    hosts = {instance["hostname"] for instance in local_instances}
+    assert not [host for host in hosts if host.startswith("worker")], f"no Celery worker runs these: {hosts}"
+    celery_marts, local_marts = _marts(celery_home), _marts(local_home)
+    assert celery_marts.keys() == local_marts.keys()
+    assert sum(len(rows) for rows in local_marts.values()) > 0
+    different = [name for name in local_marts if celery_marts[name] != local_marts[name]]
     assert not different, f"marts differ: {different}"

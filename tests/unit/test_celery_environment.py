@@ -8,7 +8,7 @@ from citypeers import runtime_env
 def test_celery_environment_points_airflow_at_redis_and_postgres_on_the_given_ports(tmp_path, monkeypatch):
     monkeypatch.setenv("CITYPEERS_REDIS_PORT", "16379")
     monkeypatch.setenv("CITYPEERS_PG_PORT", "15433")
-    env = runtime_env.celery_environment(tmp_path)
+    env = runtime_env.scheduler_environment(tmp_path)
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:16379/0"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://airflow@127.0.0.1:15433/airflow"
@@ -18,6 +18,15 @@ def test_celery_environment_points_airflow_at_redis_and_postgres_on_the_given_po
     assert {key: env[key] for key in local if not key.startswith(("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__DATABASE"))} \
         == {key: value for key, value in local.items()
             if not key.startswith(("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__DATABASE"))}
+
+
+def test_the_local_scheduler_uses_the_stacks_postgres_and_no_celery(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYPEERS_PG_PORT", "15433")
+    env = runtime_env.scheduler_environment(tmp_path, executor="local")
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://airflow@127.0.0.1:15433/airflow"
+    assert env["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] == "False"
+    assert not [key for key in env if "CELERY" in key]
 
 
 def test_the_local_environment_stays_on_the_local_executor(tmp_path):

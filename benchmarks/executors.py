@@ -1,0 +1,92 @@
+"""Scale-out on one machine: a tier's other-domain feeds (every feed but air and GTFS, every indicator
+year) ingested by a running Airflow on the LocalExecutor, then on 1 and 2 Celery workers
+(scripts/celery_stack.sh), each on a fresh home over the same feed files.
+
+    python benchmarks/run.py --executors M     # make bench BENCH_EXECUTORS=M
+
+Each run triggers every feed's DAG for every year through the REST API at once and waits for all of
+them; the figure is that wall time (the stack's start and stop are timed apart). Prints figures,
+asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks.tiers import TIERS, Tier, domain_feed_ids, write_tier
+from tests.e2e.pipeline import environment, free_port
+
+from citypeers.airflow_api import AirflowApi, trigger_and_wait
+from citypeers.paths import REPO_ROOT
+from citypeers.registry import get_feed
+
+STACK = REPO_ROOT / "scripts" / "celery_stack.sh"
+EXECUTORS = (("LocalExecutor", 0), ("CeleryExecutor, 1 worker", 1), ("CeleryExecutor, 2 workers", 2))
+
+
+def _run(label: str, workers: int, home: Path, tier: Tier, tier_home: Path, tier_env: dict[str, str]) -> dict:
+    """One executor on its own home (its `feeds/` the tier's files): the wall time of every run."""
+    (home / "feeds").symlink_to(tier_home / "feeds", target_is_directory=True)
+    env = environment(home, tier_home / "feeds.yml") | tier_env | {
+        "CITYPEERS_REDIS_PORT": str(free_port()), "CITYPEERS_PG_PORT": str(free_port()),
+        "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": str(workers)}
+    started = time.perf_counter()
+    subprocess.run([str(STACK), "start"], env=env, check=True, capture_output=True, timeout=300)
+    start_seconds = time.perf_counter() - started
+    try:
+        api = AirflowApi.from_environment({"AIRFLOW_HOME": env["AIRFLOW_HOME"],
+                                           "AIRFLOW__API__PORT": env["AIRFLOW_PORT"]})
+        dag_ids = [f"ingest__{get_feed(feed_id, tier_home / 'feeds.yml').source}__{feed_id}"
+                   for feed_id in domain_feed_ids(tier)]
+        api.wait_for_dags(dag_ids)
+        started = time.perf_counter()
+        runs = trigger_and_wait(api, dag_ids, [datetime(year + 1, 1, 1, tzinfo=UTC) for year in tier.years],
+                                timeout=7200)
+        seconds = time.perf_counter() - started
+        instances = [instance for run in runs for instance in api.task_instances(run)]
+    finally:
+        subprocess.run([str(STACK), "purge"], env=env, capture_output=True, timeout=300)
+    hosts = Counter(instance["hostname"].split("@")[0] for instance in instances)
+    task_seconds = sum((datetime.fromisoformat(i["end_date"]) - datetime.fromisoformat(i["start_date"])).total_seconds()
+                       for i in instances if i["start_date"] and i["end_date"])
+    parsed = sorted(path.relative_to(home) for path in (home / "parsed").rglob("*.parquet"))
+    figures = {"executor": label, "celery_workers": workers, "dag_runs": len(runs),
+               "task_instances": len(instances), "seconds": round(seconds, 1), "task_seconds": round(task_seconds, 1),
+               "stack_start_seconds": round(start_seconds, 1), "tasks_by_host": dict(hosts),
+               "parsed_files": len(parsed)}
+    print(f"{label:<30}{figures['seconds']:>9.1f} s  {len(runs)} DAG runs, {len(instances)} tasks "
+          f"({figures['task_seconds']:.0f} s of task time; by host {dict(hosts)}); {len(parsed)} parsed files",
+          flush=True)
+    return figures
+
+
+def compare_executors(name: str) -> dict:
+    """The tier's other domains on each executor; the figures, and each's time over the LocalExecutor's."""
+    tier = TIERS[name]
+    with tempfile.TemporaryDirectory(prefix=f"citypeers-bench-executors-{name}-") as folder:
+        tier_home = Path(folder) / "tier"
+        tier_home.mkdir()
+        started = time.perf_counter()
+        tier_env = write_tier(tier, tier_home, air=False)
+        print(f"tier {name} without air: {len(domain_feed_ids(tier))} feeds x {len(tier.years)} years written in "
+              f"{time.perf_counter() - started:.1f} s; ingested by a running Airflow (REST API triggers):", flush=True)
+        results = []
+        for label, workers in EXECUTORS:
+            home = Path(folder) / f"home_{workers}"
+            home.mkdir()
+            results.append(_run(label, workers, home, tier, tier_home, tier_env))
+    local = results[0]["seconds"]
+    for result in results:
+        result["over_local_executor"] = round(result["seconds"] / local, 2)
+    print("  " + ", ".join(f"{result['executor']}: {result['over_local_executor']}x the LocalExecutor's time"
+                           for result in results[1:]))
+    return {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "tier": name,
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "feeds": len(domain_feed_ids(tier)), "years": len(tier.years), "runs": results}
