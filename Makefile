@@ -106,7 +106,7 @@ test: envs system-packages
 
 ## The inner loop (a few minutes): unit tests, and one dbt build that runs every dbt unit test.
 test-fast: envs
-	.venv/bin/python -m pytest tests/unit tests/dbt/test_dbt_build.py
+	.venv/bin/python -m pytest tests/unit tests/dbt/test_dbt_build.py tests/dbt/test_dbt_layers.py
 
 lint: $(PIPELINE)
 	.venv/bin/ruff check src dags tests benchmarks scripts dashboards

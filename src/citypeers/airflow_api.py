@@ -116,6 +116,11 @@ def trigger_and_wait(api: AirflowApi, dag_ids: list[str], ends: list[datetime], 
     failed = [run for run, state in api.wait(runs, timeout).items() if state != "success"]
     if failed:
         raise RuntimeError(f"{len(failed)} of {len(runs)} runs failed: {failed[:5]} (logs below $AIRFLOW_HOME/logs)")
+    # A run for an interval before the DAG's start_date gets no task instances and succeeds at once.
+    empty = [run for run in runs if not api.task_instances(run)]
+    if empty:
+        raise RuntimeError(f"{len(empty)} of {len(runs)} runs ran no task: {empty[:5]}; is their interval before the "
+                           "feed's start_date in feeds.yml?")
     return runs
 
 

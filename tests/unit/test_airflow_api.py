@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from werkzeug import Response
 
-from citypeers.airflow_api import AirflowApi, Run
+from citypeers.airflow_api import AirflowApi, Run, trigger_and_wait
 
 
 @pytest.fixture
@@ -46,3 +46,20 @@ def test_an_api_error_names_the_call_and_the_answer(api, httpserver):
     httpserver.expect_request("/api/v2/dags/d/dagRuns/r").respond_with_data("no such run", status=404)
     with pytest.raises(RuntimeError, match=r"GET /dags/d/dagRuns/r: HTTP 404 no such run"):
         api.wait([Run("d", "r")], timeout=1)
+
+
+def test_a_run_that_ran_no_task_is_an_error_not_a_success(api, httpserver):
+    """Airflow gives a run before the DAG's start_date no task instances, and calls it a success."""
+    httpserver.expect_request("/api/v2/dags", method="GET").respond_with_json(
+        {"dags": [{"dag_id": "d"}], "total_entries": 1})
+    httpserver.expect_request("/api/v2/dags/d", method="PATCH").respond_with_json({"dag_id": "d"})
+    runs = iter(["manual__1", "manual__2"])
+    httpserver.expect_request("/api/v2/dags/d/dagRuns", method="POST").respond_with_handler(
+        lambda request: Response(json.dumps({"dag_run_id": next(runs)}), content_type="application/json"))
+    for run_id, tasks in (("manual__1", [{"task_id": "land"}]), ("manual__2", [])):
+        httpserver.expect_request(f"/api/v2/dags/d/dagRuns/{run_id}").respond_with_json({"state": "success"})
+        httpserver.expect_request(f"/api/v2/dags/d/dagRuns/{run_id}/taskInstances").respond_with_json(
+            {"task_instances": tasks, "total_entries": len(tasks)})
+    ends = [datetime(2016, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)]
+    with pytest.raises(RuntimeError, match=r"1 of 2 runs ran no task: \[Run\(dag_id='d', run_id='manual__2'\)\]"):
+        trigger_and_wait(api, ["d"], ends, timeout=5)
