@@ -28,7 +28,7 @@ from citypeers.paths import REPO_ROOT
 from citypeers.registry import get_feed
 
 STACK = REPO_ROOT / "scripts" / "celery_stack.sh"
-EXECUTORS = (("LocalExecutor", 0), ("CeleryExecutor, 1 worker", 1), ("CeleryExecutor, 2 workers", 2))
+EXECUTORS = {0: "LocalExecutor", 1: "CeleryExecutor, 1 worker", 2: "CeleryExecutor, 2 workers"}
 
 
 def _run(label: str, workers: int, home: Path, tier: Tier, tier_home: Path, tier_env: dict[str, str]) -> dict:
@@ -67,8 +67,9 @@ def _run(label: str, workers: int, home: Path, tier: Tier, tier_home: Path, tier
     return figures
 
 
-def compare_executors(name: str) -> dict:
-    """The tier's other domains on each executor; the figures, and each's time over the LocalExecutor's."""
+def compare_executors(name: str, workers: tuple[int, ...] = (0, 1, 2)) -> dict:
+    """The tier's other domains on each executor (0 Celery workers: the LocalExecutor); the figures, and
+    each's time over the first one's."""
     tier = TIERS[name]
     with tempfile.TemporaryDirectory(prefix=f"citypeers-bench-executors-{name}-") as folder:
         tier_home = Path(folder) / "tier"
@@ -82,14 +83,14 @@ def compare_executors(name: str) -> dict:
         print(f"tier {name} without air: {len(domain_feed_ids(tier))} feeds x {len(tier.years)} years written in "
               f"{time.perf_counter() - started:.1f} s; ingested by a running Airflow (REST API triggers):", flush=True)
         results = []
-        for label, workers in EXECUTORS:
-            home = Path(folder) / f"home_{workers}"
+        for count in workers:
+            home = Path(folder) / f"home_{count}"
             home.mkdir()
-            results.append(_run(label, workers, home, tier, tier_home, tier_env))
-    local = results[0]["seconds"]
+            results.append(_run(EXECUTORS[count], count, home, tier, tier_home, tier_env))
+    first = results[0]["seconds"]
     for result in results:
-        result["over_local_executor"] = round(result["seconds"] / local, 2)
-    print("  " + ", ".join(f"{result['executor']}: {result['over_local_executor']}x the LocalExecutor's time"
+        result[f"over_{results[0]['celery_workers']}_workers"] = round(result["seconds"] / first, 2)
+    print("  " + ", ".join(f"{result['executor']}: {result['seconds'] / first:.2f}x {results[0]['executor']}'s time"
                            for result in results[1:]))
     return {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "tier": name,
             "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},

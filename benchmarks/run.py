@@ -451,9 +451,12 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--executors", choices=list(TIERS), metavar="TIER",
                         help="instead of the tiers: the TIER's other-domain feeds ingested by a running Airflow on the "
                              "LocalExecutor and on 1 and 2 Celery workers (benchmarks/executors.py)")
+    parser.add_argument("--workers", nargs="+", type=int, default=[0, 1, 2], choices=[0, 1, 2],
+                        help="with --executors: which runs, by Celery workers (0: the LocalExecutor; default: 0 1 2)")
     args = parser.parse_args(argv)
     if args.executors:
-        return [write_result(compare_executors(args.executors), args.results_dir, f"{args.executors}-executors")]
+        return [write_result(compare_executors(args.executors, tuple(args.workers)), args.results_dir,
+                             f"{args.executors}-executors")]
     return [run_tier(name, args.results_dir, with_airflow=not args.skip_airflow) for name in args.tiers]
 
 
