@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
 import subprocess
 import tempfile
 import time
@@ -56,13 +57,20 @@ def _run(label: str, workers: int, home: Path, tier: Tier, tier_home: Path, tier
     hosts = Counter(instance["hostname"].split("@")[0] for instance in instances)
     task_seconds = sum((datetime.fromisoformat(i["end_date"]) - datetime.fromisoformat(i["start_date"])).total_seconds()
                        for i in instances if i["start_date"] and i["end_date"])
+    # from queued (the scheduler's part done) to started (a worker free and its process up)
+    waits = [(datetime.fromisoformat(i["start_date"]) - datetime.fromisoformat(i["queued_when"])).total_seconds()
+             for i in instances if i.get("queued_when") and i["start_date"]]
     parsed = sorted(path.relative_to(home) for path in (home / "parsed").rglob("*.parquet"))
     figures = {"executor": label, "celery_workers": workers, "dag_runs": len(runs),
                "task_instances": len(instances), "seconds": round(seconds, 1), "task_seconds": round(task_seconds, 1),
                "stack_start_seconds": round(start_seconds, 1), "tasks_by_host": dict(hosts),
+               "queued_to_start_p50_seconds": round(statistics.median(waits), 1) if waits else None,
+               "queued_to_start_max_seconds": round(max(waits), 1) if waits else None,
                "parsed_files": len(parsed)}
     print(f"{label:<30}{figures['seconds']:>9.1f} s  {len(runs)} DAG runs, {len(instances)} tasks "
-          f"({figures['task_seconds']:.0f} s of task time; by host {dict(hosts)}); {len(parsed)} parsed files",
+          f"({figures['task_seconds']:.0f} s of task time; by host {dict(hosts)}; queued to started p50 "
+          f"{figures['queued_to_start_p50_seconds']} s, max {figures['queued_to_start_max_seconds']} s); "
+          f"{len(parsed)} parsed files",
           flush=True)
     return figures
 
