@@ -74,7 +74,7 @@ def transform__warehouse():
                 append_env=True,
                 invocation_mode=InvocationMode.DBT_RUNNER,
                 install_deps=False,
-                # dbt's partial-parse file, kept between tasks (a task parses the project in ~1 s, not ~4)
+                # dbt's partial-parse file, kept between tasks: each task re-parses only what changed
                 cache_dir=cache_dir / "transform__warehouse",
                 emit_datasets=False,
                 full_refresh="{{ params.full_refresh }}",
