@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -22,28 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks.tiers import TIERS, Tier, domain_feed_ids, write_tier
-from tests.e2e.pipeline import environment, free_port
+from tests.e2e.pipeline import airflow_stack, environment
 
-from citypeers.airflow_api import AirflowApi, trigger_and_wait
-from citypeers.paths import REPO_ROOT
+from citypeers.airflow_api import trigger_and_wait
 from citypeers.registry import get_feed
 
-STACK = REPO_ROOT / "scripts" / "celery_stack.sh"
 EXECUTORS = {0: "LocalExecutor", 1: "CeleryExecutor, 1 worker", 2: "CeleryExecutor, 2 workers"}
 
 
 def _run(label: str, workers: int, home: Path, tier: Tier, tier_home: Path, tier_env: dict[str, str]) -> dict:
     """One executor on its own home (its `feeds/` the tier's files): the wall time of every run."""
     (home / "feeds").symlink_to(tier_home / "feeds", target_is_directory=True)
-    env = environment(home, tier_home / "feeds.yml") | tier_env | {
-        "CITYPEERS_REDIS_PORT": str(free_port()), "CITYPEERS_PG_PORT": str(free_port()),
-        "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": str(workers)}
+    env = environment(home, tier_home / "feeds.yml") | tier_env
     started = time.perf_counter()
-    subprocess.run([str(STACK), "start"], env=env, check=True, capture_output=True, timeout=300)
-    start_seconds = time.perf_counter() - started
-    try:
-        api = AirflowApi.from_environment({"AIRFLOW_HOME": env["AIRFLOW_HOME"],
-                                           "AIRFLOW__API__PORT": env["AIRFLOW_PORT"]})
+    with airflow_stack(env, workers) as api:
+        start_seconds = time.perf_counter() - started
         dag_ids = [f"ingest__{get_feed(feed_id, tier_home / 'feeds.yml').source}__{feed_id}"
                    for feed_id in domain_feed_ids(tier)]
         api.wait_for_dags(dag_ids)
@@ -52,8 +44,6 @@ def _run(label: str, workers: int, home: Path, tier: Tier, tier_home: Path, tier
                                 timeout=7200)
         seconds = time.perf_counter() - started
         instances = [instance for run in runs for instance in api.task_instances(run)]
-    finally:
-        subprocess.run([str(STACK), "purge"], env=env, capture_output=True, timeout=300)
     hosts = Counter(instance["hostname"].split("@")[0] for instance in instances)
     task_seconds = sum((datetime.fromisoformat(i["end_date"]) - datetime.fromisoformat(i["start_date"])).total_seconds()
                        for i in instances if i["start_date"] and i["end_date"])

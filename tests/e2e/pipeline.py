@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from citypeers import paths
+from citypeers.airflow_api import AirflowApi
 from citypeers.runtime_env import stack_environment
 
 # A small but real slice of the demo: European cities through EEA files, Asian ones through the API.
@@ -85,3 +88,18 @@ def build_published_home(home: Path) -> Path:
         server.terminate()
         server.wait(timeout=10)
     return home
+
+
+@contextmanager
+def airflow_stack(env: dict[str, str], workers: int) -> Iterator[AirflowApi]:
+    """scripts/celery_stack.sh on free ports with `workers` Celery workers (0: the LocalExecutor), its
+    REST API while it runs; stopped and its Postgres deleted after. Updates `env` with the ports."""
+    env |= {"CITYPEERS_REDIS_PORT": str(free_port()), "CITYPEERS_PG_PORT": str(free_port()),
+            "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": str(workers)}
+    stack = [str(paths.REPO_ROOT / "scripts" / "celery_stack.sh")]
+    try:
+        run([*stack, "start"], env, timeout=300)
+        yield AirflowApi.from_environment({"AIRFLOW_HOME": env["AIRFLOW_HOME"],
+                                           "AIRFLOW__API__PORT": env["AIRFLOW_PORT"]})
+    finally:
+        subprocess.run([*stack, "purge"], env=env, capture_output=True, timeout=300)

@@ -5,17 +5,23 @@ CELERY_WORKERS=0: the scheduler runs the tasks)."""
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from citypeers.airflow_api import AirflowApi, run_interval
-from citypeers.paths import REPO_ROOT
+from citypeers.airflow_api import run_interval
 from citypeers.runtime_env import DBT_LAYERS
-from tests.e2e.pipeline import BIN, environment, feeds_file_with_port, free_port, run, start_feed_server
+from tests.e2e.pipeline import (
+    BIN,
+    airflow_stack,
+    environment,
+    feeds_file_with_port,
+    free_port,
+    run,
+    start_feed_server,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -39,18 +45,12 @@ def stack_run(home: Path, port: int, workers: int) -> list[dict]:
     with `workers` Celery workers (0: the LocalExecutor); the runs' task instances."""
     env = environment(home, feeds_file_with_port(home, port))
     run([str(BIN / "citypeers"), "demo-data", "--cities", *CITIES, "--years", YEAR], env)
-    env |= {"CITYPEERS_REDIS_PORT": str(free_port()), "CITYPEERS_PG_PORT": str(free_port()),
-            "AIRFLOW_PORT": str(free_port()), "CELERY_WORKERS": str(workers)}
     server = start_feed_server(env, port, home / "feed_server.log")
-    stack = [str(REPO_ROOT / "scripts" / "celery_stack.sh")]
     try:
-        run([*stack, "start"], env, timeout=300)
-        api = AirflowApi.from_environment({"AIRFLOW_HOME": str(home / "airflow"),
-                                           "AIRFLOW__API__PORT": env["AIRFLOW_PORT"]})
-        runs = run_interval(api, datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00"), timeout=900)
-        return [instance for run_ in runs for instance in api.task_instances(run_)]
+        with airflow_stack(env, workers) as api:
+            runs = run_interval(api, datetime.fromisoformat(f"{UNTIL}T00:00:00+00:00"), timeout=900)
+            return [instance for run_ in runs for instance in api.task_instances(run_)]
     finally:
-        subprocess.run([*stack, "purge"], env=env, timeout=120)
         server.terminate()
         server.wait(timeout=10)
 
